@@ -1,0 +1,245 @@
+// The only C++ in crmlog: a thin shim over libphonenumber behind the C header phone.h.
+// Nothing C++ crosses the header; exceptions never escape (libphonenumber does not throw,
+// and std::string allocation failure is caught).
+
+#include "phone.h"
+
+#include <phonenumbers/phonenumber.pb.h>
+#include <phonenumbers/phonenumberutil.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <string>
+
+extern "C" {
+#include "err.h"
+}
+
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+namespace {
+
+const PhoneNumberUtil &util()
+{
+    return *PhoneNumberUtil::GetInstance();
+}
+
+int fail(char *err, char *out, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+int fail(char *err, char *out, int code, const char *fmt, ...)
+{
+    if (out) out[0] = '\0';
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+// Parsing goes through regular expressions and costs microseconds; imports see the same
+// numbers again and again, so successful results are cached. Direct-mapped, fixed size, so
+// memory is bounded and eviction is just overwriting.
+const size_t kCacheSlots = 8192;
+const size_t kCacheKeyLen = 48;
+
+struct cache_slot {
+    char key[kCacheKeyLen]; // flags, region, text; "" when empty
+    char e164[PHONE_LEN];
+};
+
+cache_slot cache[kCacheSlots];
+pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool cache_key(const char *text, const char *region, unsigned flags, char *key)
+{
+    int n = snprintf(key, kCacheKeyLen, "%u|%s|%s", flags, region, text);
+    return n > 0 && (size_t)n < kCacheKeyLen;
+}
+
+size_t cache_index(const char *key)
+{
+    size_t h = 1469598103934665603ull; // FNV-1a
+    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h % kCacheSlots;
+}
+
+bool digits_only(const char *s, size_t *count)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return false;
+        n++;
+    }
+    *count = n;
+    return n > 0;
+}
+
+int parse(const char *text, const char *region, unsigned flags, char *e164, char *err)
+{
+    std::string input(text);
+    size_t ndigits = 0;
+    if ((flags & PHONE_TELEPHONY) && digits_only(text, &ndigits) && ndigits >= 11 &&
+        text[0] != '0')
+        input = "+" + input;
+    PhoneNumber num;
+    PhoneNumberUtil::ErrorType rc = util().Parse(input, region, &num);
+    if (rc != PhoneNumberUtil::NO_PARSING_ERROR || !util().IsPossibleNumber(num)) {
+        // A bare international number without '+' that is not possible as such may still
+        // be a national number ("1" trunk prefix written out, say).
+        if (input != text) {
+            rc = util().Parse(text, region, &num);
+            if (rc == PhoneNumberUtil::NO_PARSING_ERROR && util().IsPossibleNumber(num))
+                goto ok;
+        }
+        return fail(err, e164, ERR_INVAL, "'%s' is not a phone number", text);
+    }
+ok:
+    std::string out;
+    util().Format(num, PhoneNumberUtil::E164, &out);
+    if (out.size() >= PHONE_LEN)
+        return fail(err, e164, ERR_INVAL, "'%s' is too long for a phone number", text);
+    memcpy(e164, out.c_str(), out.size() + 1);
+    return 0;
+}
+
+int parse_e164(const char *e164, PhoneNumber *num, char *err)
+{
+    if (!e164 || e164[0] != '+' ||
+        util().Parse(e164, "ZZ", num) != PhoneNumberUtil::NO_PARSING_ERROR)
+        return fail(err, nullptr, ERR_INVAL, "'%s' is not an E.164 number", e164 ? e164 : "");
+    return 0;
+}
+
+} // namespace
+
+extern "C" int phone_is_extension(const char *text)
+{
+    size_t digits = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (!strchr(" -.()", *p))
+            return 0; // '+', letters, '*', '#': not a plain extension
+    }
+    return digits >= 1 && digits <= PHONE_EXT_MAX;
+}
+
+extern "C" int phone_to_e164(const char *text, const char *region, unsigned flags, char *e164,
+                             char *err)
+{
+    if (!region || !*region) region = "US";
+    if (!text) return fail(err, e164, ERR_INVAL, "no phone number given");
+    size_t len = strlen(text);
+    if (len == 0) return fail(err, e164, ERR_INVAL, "empty phone number");
+    if (len > 250) return fail(err, e164, ERR_INVAL, "phone number is too long");
+    if (phone_is_extension(text))
+        return fail(err, e164, ERR_INVAL, "'%s' is an internal extension, not a phone number",
+                    text);
+    try {
+        char key[kCacheKeyLen];
+        bool cacheable = cache_key(text, region, flags, key);
+        size_t slot = cacheable ? cache_index(key) : 0;
+        if (cacheable) {
+            pthread_mutex_lock(&cache_lock);
+            bool hit = strcmp(cache[slot].key, key) == 0;
+            if (hit) memcpy(e164, cache[slot].e164, PHONE_LEN);
+            pthread_mutex_unlock(&cache_lock);
+            if (hit) return 0;
+        }
+        int rc = parse(text, region, flags, e164, err);
+        if (rc == 0 && cacheable) {
+            pthread_mutex_lock(&cache_lock);
+            memcpy(cache[slot].key, key, kCacheKeyLen);
+            memcpy(cache[slot].e164, e164, PHONE_LEN);
+            pthread_mutex_unlock(&cache_lock);
+        }
+        return rc;
+    } catch (...) {
+        return fail(err, e164, ERR_NOMEM, "out of memory parsing a phone number");
+    }
+}
+
+extern "C" int phone_national(const char *e164, char *out, char *err)
+{
+    try {
+        PhoneNumber num;
+        if (parse_e164(e164, &num, err)) return fail(nullptr, out, ERR_INVAL, " ");
+        std::string nsn;
+        util().GetNationalSignificantNumber(num, &nsn);
+        if (nsn.size() >= PHONE_LEN) return fail(err, out, ERR_INVAL, "number too long");
+        memcpy(out, nsn.c_str(), nsn.size() + 1);
+        return 0;
+    } catch (...) {
+        return fail(err, out, ERR_NOMEM, "out of memory formatting a phone number");
+    }
+}
+
+extern "C" int phone_format(const char *e164, int national, char *out, char *err)
+{
+    try {
+        PhoneNumber num;
+        if (parse_e164(e164, &num, err)) return fail(nullptr, out, ERR_INVAL, " ");
+        std::string s;
+        util().Format(num, national ? PhoneNumberUtil::NATIONAL : PhoneNumberUtil::INTERNATIONAL,
+                      &s);
+        if (s.size() >= PHONE_FMT_LEN) return fail(err, out, ERR_INVAL, "number too long");
+        memcpy(out, s.c_str(), s.size() + 1);
+        return 0;
+    } catch (...) {
+        return fail(err, out, ERR_NOMEM, "out of memory formatting a phone number");
+    }
+}
+
+extern "C" int phone_mask_valid(const char *mask, char *err)
+{
+    if (!mask) return fail(err, nullptr, ERR_INVAL, "no phone format given");
+    size_t len = strlen(mask), stars = 0;
+    if (len == 0 || len >= PHONE_MASK_LEN)
+        return fail(err, nullptr, ERR_INVAL, "phone format must be 1 to %d characters",
+                    PHONE_MASK_LEN - 1);
+    for (const char *p = mask; *p; p++) {
+        if (*p == '*')
+            stars++;
+        else if (!((*p >= '0' && *p <= '9') || strchr(" +-().", *p)))
+            return fail(err, nullptr, ERR_INVAL,
+                        "phone format '%s' may only hold '*', digits, spaces and +-().", mask);
+    }
+    if (stars < 4 || stars > 15)
+        return fail(err, nullptr, ERR_INVAL,
+                    "phone format '%s' needs 4 to 15 '*' (one per digit), like (***) ***-****",
+                    mask);
+    return 0;
+}
+
+extern "C" int phone_fill_mask(const char *e164, const char *mask, char *out, char *err)
+{
+    if (phone_mask_valid(mask, err)) return fail(nullptr, out, ERR_INVAL, " ");
+    char nsn[PHONE_LEN];
+    if (phone_national(e164, nsn, err)) return fail(nullptr, out, ERR_INVAL, " ");
+    size_t stars = 0;
+    for (const char *p = mask; *p; p++) stars += *p == '*';
+    if (stars != strlen(nsn))
+        return fail(err, out, ERR_INVAL, "phone format '%s' has %zu digits, %s has %zu", mask,
+                    stars, e164, strlen(nsn));
+    size_t i = 0, j = 0;
+    for (const char *p = mask; *p; p++) out[i++] = *p == '*' ? nsn[j++] : *p;
+    out[i] = '\0';
+    return 0;
+}
+
+extern "C" int phone_region_valid(const char *region)
+{
+    if (!region || strlen(region) != 2) return 0;
+    try {
+        return util().GetCountryCodeForRegion(region) != 0;
+    } catch (...) {
+        return 0;
+    }
+}
