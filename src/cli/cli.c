@@ -1,0 +1,1054 @@
+/* The command line. Each command is a row of one table (name, handler, usage, help), from
+ * which dispatch and every --help are derived. Handlers parse their own options with
+ * getopt_long, open what they need through struct ctx, and return an exit code. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/err.h"
+#include "../core/logger.h"
+#include "../core/mem.h"
+#include "../core/worker.h"
+#include "../sources/import.h"
+
+#define CLI_MAX_ARGS 32 /* repeated options (--phone, --field…) per command */
+
+struct ctx {
+    const char *db;
+    const char *user_name;
+    const char *cmd; /* for messages */
+    store *st;
+    crm *crm;
+    struct user user;
+    struct logger lg;
+    char err[ERR_LEN];
+};
+
+/* ---------- errors and output ---------- */
+
+static int fail(struct ctx *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(struct ctx *x, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "crmlog %s: ", x->cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+/* Maps an ERR_* code (message already in x->err) to the documented exit code. */
+static int fail_err(struct ctx *x, int rc)
+{
+    int code = rc == ERR_ALREADY ? EXIT_ALREADY
+               : rc == ERR_CONFLICT ? EXIT_CHOICE
+               : rc == ERR_USAGE    ? EXIT_USAGE
+                                    : EXIT_ERROR;
+    return fail(x, code, "%s", x->err[0] ? x->err : err_str(rc));
+}
+
+static int usage_error(struct ctx *x, const char *what)
+{
+    return fail(x, EXIT_USAGE, "%s (see crmlog %s --help)", what, x->cmd);
+}
+
+static int print_json(json_t *j)
+{
+    if (!j) {
+        fprintf(stderr, "crmlog: out of memory\n");
+        return EXIT_ERROR;
+    }
+    int rc = json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(j);
+    fputc('\n', stdout);
+    return rc ? EXIT_ERROR : EXIT_OK;
+}
+
+/* ---------- opening the store and the CRM ---------- */
+
+static int open_store(struct ctx *x)
+{
+    int rc = store_open(x->db, &x->st, x->err);
+    if (!rc) rc = store_user_get(x->st, x->user_name, &x->user, x->err);
+    return rc ? fail_err(x, rc) : 0;
+}
+
+static int open_all(struct ctx *x)
+{
+    int rc = open_store(x);
+    if (rc) return rc;
+    struct settings set;
+    if ((rc = settings_load(x->st, x->user.id, &set, x->err))) return fail_err(x, rc);
+    /* The embedded CRM sits in the store's file. */
+    char config[4096];
+    snprintf(config, sizeof config, "path=%s;region=%s", store_file(x->st), set.region);
+    if ((rc = crm_open("local", config, &x->crm, x->err))) return fail_err(x, rc);
+    if ((rc = logger_init(&x->lg, x->st, x->crm, &x->user, x->err))) return fail_err(x, rc);
+    return 0;
+}
+
+/* ---------- JSON shapes (docs/cli.md) ---------- */
+
+static json_t *contact_json(const struct crm_contact *c, const struct crm_assoc_list *assocs)
+{
+    json_t *phones = json_array();
+    for (size_t i = 0; i < c->nphones; i++) json_array_append_new(phones, json_string(c->phones[i]));
+    json_t *as = json_array();
+    for (size_t i = 0; assocs && i < assocs->n; i++)
+        json_array_append_new(as, json_pack("{s:s,s:s}", "id", assocs->items[i].id, "name",
+                                            assocs->items[i].name));
+    return json_pack("{s:s,s:s,s:o,s:o}", "id", c->id, "name", c->name, "phones", phones,
+                     "associations", as);
+}
+
+/* Match results per number, kept for one command so a history with the same number a
+ * thousand times asks the CRM once. */
+struct match_memo {
+    char number[PHONE_LEN];
+    size_t total;
+    char id[CALL_ID_LEN];
+    char name[CALL_NAME_LEN];
+};
+#define MEMO_SLOTS 4096
+
+struct history {
+    struct ctx *x;
+    struct match_memo *memo;
+    int64_t now;
+    int json;
+    size_t count;
+    int rc;
+};
+
+static int match_cached(struct history *h, const char *number, struct match_memo **out)
+{
+    size_t hsh = 5381;
+    for (const char *p = number; *p; p++) hsh = hsh * 33 + (unsigned char)*p;
+    struct match_memo *m = &h->memo[hsh % MEMO_SLOTS];
+    if (strcmp(m->number, number) != 0) {
+        struct crm_contact_list l;
+        int rc = logger_match(&h->x->lg, number, &l, h->x->err);
+        if (rc) return rc;
+        snprintf(m->number, sizeof m->number, "%s", number);
+        m->total = l.total;
+        m->id[0] = m->name[0] = '\0';
+        if (l.n) {
+            snprintf(m->id, sizeof m->id, "%s", l.items[0].id);
+            snprintf(m->name, sizeof m->name, "%s", l.items[0].name);
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+/* The call as docs/cli.md shows it. Matching is live for calls not yet logged; a logged
+ * call shows the contact it was logged to. */
+static json_t *call_json(struct history *h, const struct call_rec *c)
+{
+    struct ctx *x = h->x;
+    char when[32];
+    time_format(c->start_ms, when, sizeof when);
+    json_t *contact = json_null();
+    size_t matches = 0;
+    if (*c->number && !c->internal) {
+        struct match_memo *m;
+        if (match_cached(h, c->number, &m)) return NULL;
+        matches = m->total;
+        if (c->status != ST_LOGGED && m->total == 1)
+            contact = json_pack("{s:s,s:s}", "id", m->id, "name", m->name);
+    }
+    if (c->status == ST_LOGGED && *c->contact_id) {
+        json_decref(contact);
+        contact = json_pack("{s:s,s:s}", "id", c->contact_id, "name", c->contact_name);
+    }
+    char *note = NULL;
+    if (store_note_get(x->st, x->user.id, c->id, &note, x->err)) {
+        json_decref(contact);
+        return NULL;
+    }
+    const char *reason = c->status == ST_UNRESOLVED ? conflict_str(c->reason) : NULL;
+    json_t *j = json_pack(
+        "{s:I,s:s,s:s,s:s,s:s?,s:s,s:i,s:s?,s:s?,s:o,s:I,s:s,s:s?,s:s?,s:s?,s:b,s:b}", "id",
+        (json_int_t)c->id, "session_id", c->session_id, "type", call_type_str(c->type),
+        "direction", call_dir_str(c->direction), "number", *c->number ? c->number : NULL,
+        "start_time", when, "duration", c->duration, "result", *c->result ? c->result : NULL,
+        "recording", *c->recording ? c->recording : NULL, "contact", contact, "matches",
+        (json_int_t)matches, "status", call_status_str(c->status), "reason", reason, "log_id",
+        *c->log_id ? c->log_id : NULL, "note", note, "past_retention",
+        call_past_retention(c, h->now), "internal", c->internal);
+    mem_free(note);
+    if (j && c->internal && *c->extension)
+        json_object_set_new(j, "extension", json_string(c->extension));
+    if (j && c->type == CALL_SMS) json_object_set_new(j, "text", json_string(c->text));
+    if (j && *c->party_name) json_object_set_new(j, "name", json_string(c->party_name));
+    return j;
+}
+
+static int history_init(struct history *h, struct ctx *x, int json)
+{
+    memset(h, 0, sizeof *h);
+    h->x = x;
+    h->json = json;
+    h->now = time_now_ms();
+    h->memo = mem_calloc(MEMO_SLOTS, sizeof *h->memo);
+    return h->memo ? 0 : fail(x, EXIT_ERROR, "out of memory");
+}
+
+/* ---------- commands ---------- */
+
+struct cmd {
+    const char *name;
+    int (*run)(struct ctx *x, int argc, char **argv);
+    const char *usage;
+    const char *help;
+};
+
+static const struct cmd *find_cmd(const char *name);
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    }
+    return 0;
+}
+
+/* Parses options common to most commands; returns the index of the first operand, or -1
+ * after printing a usage error. `extra` handles command-specific options (may be NULL). */
+typedef int (*opt_fn)(struct ctx *x, int opt, const char *arg, void *st);
+
+static int parse_opts(struct ctx *x, int argc, char **argv, const struct option *longopts,
+                      opt_fn extra, void *st)
+{
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        if (opt == '?' || opt == ':') {
+            char what[128];
+            if (optopt)
+                snprintf(what, sizeof what, "unknown option or missing value for -%c", optopt);
+            else
+                snprintf(what, sizeof what, "unknown option or missing value: %s",
+                         argv[optind - 1]);
+            usage_error(x, what);
+            return -1;
+        }
+        if (extra && extra(x, opt, optarg, st)) return -1;
+    }
+    return optind;
+}
+
+/* import FILE|- */
+struct import_ctx {
+    store *st;
+    size_t added, updated, unchanged;
+};
+
+static int import_put(const struct call_rec *rec, void *p, char *err)
+{
+    struct import_ctx *ic = p;
+    int changed;
+    int rc = store_call_put(ic->st, rec, &changed, err);
+    if (rc) return rc;
+    if (changed == 1)
+        ic->added++;
+    else if (changed == 2)
+        ic->updated++;
+    else
+        ic->unchanged++;
+    return 0;
+}
+
+/* Imports a stream in one transaction: all of it, or nothing. */
+static int import_into(struct ctx *x, FILE *in, const char *name, struct import_stats *stats,
+                       struct import_ctx *ic)
+{
+    char region[SETTING_VALUE_LEN];
+    int rc = settings_get(x->st, x->user.id, "region", region, x->err);
+    if (rc) return rc;
+    struct import_opts opts = {.user_id = x->user.id, .region = region};
+    memset(ic, 0, sizeof *ic);
+    ic->st = x->st;
+    if ((rc = store_begin(x->st, x->err))) return rc;
+    rc = import_stream(in, name, &opts, import_put, ic, stats, x->err);
+    if (!rc) rc = store_commit(x->st, x->err);
+    if (rc) store_rollback(x->st);
+    return rc;
+}
+
+static int opt_json(struct ctx *x, int opt, const char *arg, void *st)
+{
+    (void)x, (void)arg;
+    if (opt == 'j') *(int *)st = 1;
+    return 0;
+}
+
+static int cmd_import(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int json = 0;
+    int i = parse_opts(x, argc, argv, o, opt_json, &json);
+    if (i < 0) return EXIT_USAGE;
+    if (argc - i != 1) return usage_error(x, "give one FILE, or - for standard input");
+    const char *path = argv[i];
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!in) return fail(x, EXIT_ERROR, "cannot open %s: %s", path, strerror(errno));
+    int rc = open_store(x);
+    if (rc) {
+        if (in != stdin) fclose(in);
+        return rc;
+    }
+    struct import_stats stats = {0};
+    struct import_ctx ic;
+    rc = import_into(x, in, strcmp(path, "-") == 0 ? "stdin" : path, &stats, &ic);
+    if (in != stdin) fclose(in);
+    if (rc) return fail(x, EXIT_ERROR, "%s; nothing was imported", x->err);
+    if (json)
+        return print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records",
+                                    (json_int_t)stats.records, "calls", (json_int_t)stats.calls,
+                                    "sms", (json_int_t)stats.sms, "added", (json_int_t)ic.added,
+                                    "updated", (json_int_t)ic.updated, "unchanged",
+                                    (json_int_t)ic.unchanged, "skipped",
+                                    (json_int_t)stats.skipped));
+    printf("imported %zu calls and %zu SMS: %zu new, %zu updated, %zu already there",
+           stats.calls, stats.sms, ic.added, ic.updated, ic.unchanged);
+    if (stats.skipped) printf(", %zu skipped (fax, voicemail, pager)", stats.skipped);
+    printf("\n");
+    return EXIT_OK;
+}
+
+/* contacts add|find */
+struct contacts_opts {
+    int json;
+    const char *name;
+    const char *phones[CLI_MAX_ARGS];
+    size_t nphones;
+    const char *assocs[CLI_MAX_ARGS];
+    size_t nassocs;
+};
+
+static int opt_contacts(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct contacts_opts *co = p;
+    switch (opt) {
+    case 'j':
+        co->json = 1;
+        return 0;
+    case 'n':
+        co->name = arg;
+        return 0;
+    case 'p':
+        if (co->nphones == CLI_MAX_ARGS) return usage_error(x, "too many --phone"), -1;
+        co->phones[co->nphones++] = arg;
+        return 0;
+    case 'a':
+        if (co->nassocs == CLI_MAX_ARGS) return usage_error(x, "too many --association"), -1;
+        co->assocs[co->nassocs++] = arg;
+        return 0;
+    }
+    return 0;
+}
+
+static int print_contact(struct ctx *x, const struct crm_contact *c, json_t *arr)
+{
+    struct crm_assoc_list assocs;
+    int rc = x->crm->ops->list_associations(x->crm, c->id, &assocs, x->err);
+    if (rc) return fail_err(x, rc);
+    if (arr) {
+        json_array_append_new(arr, contact_json(c, &assocs));
+        return 0;
+    }
+    printf("%s\t%s\t", c->id, c->name);
+    for (size_t i = 0; i < c->nphones; i++) printf("%s%s", i ? ", " : "", c->phones[i]);
+    for (size_t i = 0; i < assocs.n; i++)
+        printf("%s%s (%s)", i ? ", " : "\tassociations: ", assocs.items[i].name,
+               assocs.items[i].id);
+    printf("\n");
+    return 0;
+}
+
+static int cmd_contacts(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
+                                      {"name", required_argument, NULL, 'n'},
+                                      {"phone", required_argument, NULL, 'p'},
+                                      {"association", required_argument, NULL, 'a'},
+                                      {0}};
+    if (argc < 2) return usage_error(x, "say add or find");
+    const char *sub = argv[1];
+    struct contacts_opts co = {0};
+    int i = parse_opts(x, argc - 1, argv + 1, o, opt_contacts, &co);
+    if (i < 0) return EXIT_USAGE;
+    i++; /* index in argv */
+    int rc;
+    if (strcmp(sub, "add") == 0) {
+        if (i != argc) return usage_error(x, "contacts add takes only options");
+        if (!co.name) return usage_error(x, "contacts add needs --name NAME");
+        if (!co.nphones) return usage_error(x, "contacts add needs at least one --phone NUMBER");
+        if ((rc = open_all(x))) return rc;
+        struct crm_contact c;
+        rc = x->crm->ops->add_contact(x->crm, co.name, co.phones, co.nphones, co.assocs,
+                                      co.nassocs, &c, x->err);
+        if (rc) return fail_err(x, rc);
+        if (!co.json) return print_contact(x, &c, NULL);
+        json_t *arr = json_array();
+        if ((rc = print_contact(x, &c, arr))) {
+            json_decref(arr);
+            return rc;
+        }
+        json_t *one = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        return print_json(one);
+    }
+    if (strcmp(sub, "find") == 0) {
+        if (co.name || co.nphones || co.nassocs)
+            return usage_error(x, "contacts find takes NUMBER and --json only");
+        if (argc - i != 1) return usage_error(x, "contacts find needs one NUMBER");
+        if ((rc = open_all(x))) return rc;
+        char e164[PHONE_LEN];
+        if (phone_to_e164(argv[i], x->lg.settings.region, 0, e164, x->err))
+            return fail(x, EXIT_ERROR, "%s", x->err);
+        struct crm_contact_list l;
+        if ((rc = logger_match(&x->lg, e164, &l, x->err))) return fail_err(x, rc);
+        json_t *arr = co.json ? json_array() : NULL;
+        for (size_t k = 0; k < l.n; k++) {
+            if ((rc = print_contact(x, &l.items[k], arr))) {
+                json_decref(arr);
+                return rc;
+            }
+        }
+        if (arr) return print_json(arr);
+        if (l.total == 0) printf("no contact has %s\n", e164);
+        return EXIT_OK;
+    }
+    return usage_error(x, "say add or find");
+}
+
+/* calls [--status STATUS] */
+struct calls_opts {
+    int json;
+    int status;
+    const char *bad_status;
+};
+
+static int opt_calls(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct calls_opts *co = p;
+    (void)x;
+    if (opt == 'j') co->json = 1;
+    if (opt == 's') {
+        co->status = call_status_parse(arg);
+        if (co->status < 0) co->bad_status = arg;
+    }
+    return 0;
+}
+
+static void print_call_line(const struct call_rec *c, json_t *j, int64_t now)
+{
+    char when[32], dur[16];
+    time_format(c->start_ms, when, sizeof when);
+    when[10] = ' ';
+    when[16] = '\0';
+    snprintf(dur, sizeof dur, "%d:%02d", c->duration / 60, c->duration % 60);
+    json_t *contact = json_object_get(j, "contact");
+    const char *who = json_is_object(contact)
+                          ? json_string_value(json_object_get(contact, "name"))
+                      : *c->number ? c->number
+                      : c->internal ? c->extension
+                                    : "(withheld)";
+    printf("%-6lld %s  %-3s %-4s %-28.28s %6s  %-14.14s %s", (long long)c->id, when,
+           c->direction == DIR_OUTBOUND ? "out" : "in", call_type_str(c->type), who,
+           c->type == CALL_SMS ? "" : dur, c->result, call_status_str(c->status));
+    if (c->status == ST_UNRESOLVED) printf(" (%s)", conflict_str(c->reason));
+    if (c->internal) printf(" [internal]");
+    if (*c->recording) printf(" [recording]");
+    if (call_past_retention(c, now)) printf(" [past %d days]", RETENTION_DAYS);
+    printf("\n");
+}
+
+static int history_row(const struct call_rec *c, void *p)
+{
+    struct history *h = p;
+    json_t *j = call_json(h, c);
+    if (!j) return h->rc = ERR_NOMEM;
+    if (h->json) {
+        if (h->count) fputc(',', stdout);
+        json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    } else {
+        print_call_line(c, j, h->now);
+    }
+    json_decref(j);
+    h->count++;
+    return 0;
+}
+
+static int cmd_calls(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
+                                      {"status", required_argument, NULL, 's'},
+                                      {0}};
+    struct calls_opts co = {.status = -1};
+    int i = parse_opts(x, argc, argv, o, opt_calls, &co);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "calls takes no operands");
+    if (co.bad_status)
+        return usage_error(x, "--status is one of active, unlogged, logged, unresolved, review");
+    int rc = open_all(x);
+    if (rc) return rc;
+    struct history h;
+    if ((rc = history_init(&h, x, co.json))) return rc;
+    if (co.json) fputc('[', stdout);
+    rc = store_calls_list(x->st, x->user.id, co.status, history_row, &h, x->err);
+    if (co.json) fputs("]\n", stdout);
+    mem_free(h.memo);
+    if (rc) return fail_err(x, rc);
+    if (!co.json && h.count == 0) printf("no calls\n");
+    return EXIT_OK;
+}
+
+/* note CALL TEXT */
+static int cmd_note(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{0}};
+    int i = parse_opts(x, argc, argv, o, NULL, NULL);
+    if (i < 0) return EXIT_USAGE;
+    if (argc - i != 2) return usage_error(x, "give CALL and TEXT");
+    if (strlen(argv[i + 1]) > NOTE_MAX)
+        return fail(x, EXIT_ERROR, "the note is longer than %d bytes; nothing saved", NOTE_MAX);
+    int rc = open_store(x);
+    if (rc) return rc;
+    struct call_rec c;
+    if ((rc = store_call_get(x->st, x->user.id, argv[i], &c, x->err))) return fail_err(x, rc);
+    if ((rc = store_note_set(x->st, x->user.id, c.id, argv[i + 1], x->err)))
+        return fail_err(x, rc);
+    printf("note saved for call %lld\n", (long long)c.id);
+    return EXIT_OK;
+}
+
+/* log CALL … */
+struct log_opts {
+    int json;
+    struct log_choice choice;
+    char field_buf[CRM_MAX_FIELDS][256];
+};
+
+static int opt_log(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct log_opts *lo = p;
+    switch (opt) {
+    case 'j':
+        lo->json = 1;
+        break;
+    case 'n':
+        lo->choice.note = arg;
+        break;
+    case 'c':
+        lo->choice.contact_id = arg;
+        break;
+    case 'N':
+        lo->choice.new_contact = arg;
+        break;
+    case 'a':
+        lo->choice.association_id = arg;
+        break;
+    case 'f': {
+        const char *eq = strchr(arg, '=');
+        size_t k = lo->choice.nfields;
+        if (!eq || eq == arg) return usage_error(x, "--field takes NAME=VALUE"), -1;
+        if (k == CRM_MAX_FIELDS) return usage_error(x, "too many --field"), -1;
+        if ((size_t)(eq - arg) >= sizeof lo->field_buf[k])
+            return usage_error(x, "--field name too long"), -1;
+        memcpy(lo->field_buf[k], arg, (size_t)(eq - arg));
+        lo->field_buf[k][eq - arg] = '\0';
+        lo->choice.fields[k].name = lo->field_buf[k];
+        lo->choice.fields[k].value = eq + 1;
+        lo->choice.nfields++;
+        break;
+    }
+    }
+    return 0;
+}
+
+static json_t *plan_candidates(const struct log_plan *plan)
+{
+    char *text = logger_candidates_json(plan);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    mem_free(text);
+    return j;
+}
+
+static int cmd_log(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
+                                      {"note", required_argument, NULL, 'n'},
+                                      {"contact", required_argument, NULL, 'c'},
+                                      {"new-contact", required_argument, NULL, 'N'},
+                                      {"association", required_argument, NULL, 'a'},
+                                      {"field", required_argument, NULL, 'f'},
+                                      {0}};
+    struct log_opts *lo = mem_calloc(1, sizeof *lo);
+    struct log_plan *plan = mem_alloc(sizeof *plan);
+    struct call_rec *c = mem_alloc(sizeof *c);
+    int rc;
+    if (!lo || !plan || !c) {
+        rc = fail(x, EXIT_ERROR, "out of memory");
+        goto out;
+    }
+    int i = parse_opts(x, argc, argv, o, opt_log, lo);
+    if (i < 0) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (argc - i != 1) {
+        rc = usage_error(x, "give one CALL (crmlog's id or the session id)");
+        goto out;
+    }
+    if ((rc = open_all(x))) goto out;
+    int r = logger_log(&x->lg, argv[i], &lo->choice, plan, c, x->err);
+    if (r == ERR_CONFLICT) {
+        if (lo->json) {
+            print_json(json_pack("{s:s,s:o}", "reason", conflict_str(plan->reason),
+                                 "candidates", plan_candidates(plan)));
+        } else {
+            const char *how = plan->reason == CONFLICT_NO_CONTACT
+                                  ? "no contact has this number; give --new-contact NAME "
+                                    "or --contact ID"
+                              : plan->reason == CONFLICT_MULTIPLE_CONTACTS
+                                  ? "several contacts have this number; choose one with "
+                                    "--contact ID"
+                                  : "the contact has several associations; choose one with "
+                                    "--association ID";
+            fprintf(stderr, "crmlog log: call %lld not logged (%s): %s\n", (long long)c->id,
+                    conflict_str(plan->reason), how);
+            size_t n = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS ? plan->assocs.n
+                                                                       : plan->matches.n;
+            for (size_t k = 0; k < n; k++) {
+                const char *id = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS
+                                     ? plan->assocs.items[k].id
+                                     : plan->matches.items[k].id;
+                const char *name = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS
+                                       ? plan->assocs.items[k].name
+                                       : plan->matches.items[k].name;
+                fprintf(stderr, "  %s\t%s\n", id, name);
+            }
+        }
+        rc = EXIT_CHOICE;
+        goto out;
+    }
+    if (r) {
+        rc = fail_err(x, r);
+        goto out;
+    }
+    /* Show the call as it is now. */
+    if ((r = store_call_get(x->st, x->user.id, argv[i], c, x->err))) {
+        rc = fail_err(x, r);
+        goto out;
+    }
+    if (lo->json) {
+        struct history h;
+        if ((rc = history_init(&h, x, 1))) goto out;
+        rc = print_json(call_json(&h, c));
+        mem_free(h.memo);
+    } else {
+        printf("logged call %lld to %s (contact %s)%s%s as activity %s\n", (long long)c->id,
+               c->contact_name, c->contact_id, *c->association_id ? ", association " : "",
+               c->association_id, c->log_id);
+        rc = EXIT_OK;
+    }
+out:
+    mem_free(lo);
+    mem_free(plan);
+    mem_free(c);
+    return rc;
+}
+
+/* fields */
+static int cmd_fields(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int json = 0;
+    int i = parse_opts(x, argc, argv, o, opt_json, &json);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "fields takes no operands");
+    int rc = open_all(x);
+    if (rc) return rc;
+    const struct crm_ops *ops = x->crm->ops;
+    json_t *arr = json_array();
+    for (size_t k = 0; k < ops->nfields; k++) {
+        const struct crm_field *f = &ops->fields[k];
+        json_t *choices = f->choices ? json_array() : json_null();
+        for (size_t c = 0; f->choices && f->choices[c]; c++)
+            json_array_append_new(choices, json_string(f->choices[c]));
+        if (json) {
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:b}", "name", f->name, "label",
+                                                 f->label, "choices", choices, "required",
+                                                 f->required));
+        } else {
+            printf("%s (%s)%s", f->name, f->label, f->required ? " required" : "");
+            for (size_t c = 0; f->choices && f->choices[c]; c++)
+                printf("%s%s", c ? ", " : ": ", f->choices[c]);
+            printf("\n");
+            json_decref(choices);
+        }
+    }
+    if (json) return print_json(arr);
+    json_decref(arr);
+    return EXIT_OK;
+}
+
+/* activities [--contact ID] */
+struct activities_opts {
+    int json;
+    const char *contact;
+};
+
+static int opt_activities(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct activities_opts *ao = p;
+    (void)x;
+    if (opt == 'j') ao->json = 1;
+    if (opt == 'c') ao->contact = arg;
+    return 0;
+}
+
+static int activity_row(const struct crm_activity *a, void *p)
+{
+    json_t *arr = p;
+    json_t *fields = json_loads(a->fields_json ? a->fields_json : "{}", 0, NULL);
+    json_t *j = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:o}", "id", a->id, "contact_id",
+                          a->contact_id, "association_id",
+                          a->association_id && *a->association_id ? a->association_id : NULL,
+                          "kind", a->kind, "subject", a->subject, "body", a->body, "session_id",
+                          a->session_id, "fields", fields ? fields : json_object());
+    if (!j) return ERR_NOMEM;
+    if (arr) return json_array_append_new(arr, j) ? ERR_NOMEM : 0;
+    printf("%s\tcontact %s%s%s\t%s\t%s\n", a->id, a->contact_id,
+           a->association_id && *a->association_id ? ", association " : "",
+           a->association_id ? a->association_id : "", a->kind, a->subject);
+    json_decref(j);
+    return 0;
+}
+
+static int cmd_activities(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
+                                      {"contact", required_argument, NULL, 'c'},
+                                      {0}};
+    struct activities_opts ao = {0};
+    int i = parse_opts(x, argc, argv, o, opt_activities, &ao);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "activities takes no operands");
+    int rc = open_all(x);
+    if (rc) return rc;
+    if (!x->crm->ops->list_activities)
+        return fail(x, EXIT_ERROR, "the %s CRM does not list activities here; open the CRM",
+                    x->crm->ops->name);
+    json_t *arr = ao.json ? json_array() : NULL;
+    rc = x->crm->ops->list_activities(x->crm, ao.contact, activity_row, arr, x->err);
+    if (rc) {
+        json_decref(arr);
+        return fail_err(x, rc);
+    }
+    return arr ? print_json(arr) : EXIT_OK;
+}
+
+/* settings | settings set KEY VALUE */
+static int cmd_settings(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int json = 0;
+    int i = parse_opts(x, argc, argv, o, opt_json, &json);
+    if (i < 0) return EXIT_USAGE;
+    int rc;
+    if (argc - i >= 1 && strcmp(argv[i], "set") == 0) {
+        if (argc - i != 3) return usage_error(x, "settings set needs KEY and VALUE");
+        if ((rc = open_store(x))) return rc;
+        if ((rc = settings_set(x->st, x->user.id, argv[i + 1], argv[i + 2], x->err)))
+            return fail_err(x, rc);
+        char val[SETTING_VALUE_LEN];
+        settings_get(x->st, x->user.id, argv[i + 1], val, x->err);
+        if (json) return print_json(json_pack("{s:s}", argv[i + 1], val));
+        printf("%s = %s\n", argv[i + 1], val);
+        return EXIT_OK;
+    }
+    if (argc != i) return usage_error(x, "say settings, or settings set KEY VALUE");
+    if ((rc = open_store(x))) return rc;
+    json_t *obj = json ? json_object() : NULL;
+    for (size_t k = 0; k < settings_ndefs; k++) {
+        char val[SETTING_VALUE_LEN];
+        if ((rc = settings_get(x->st, x->user.id, settings_defs[k].key, val, x->err))) {
+            json_decref(obj);
+            return fail_err(x, rc);
+        }
+        if (obj)
+            json_object_set_new(obj, settings_defs[k].key, json_string(val));
+        else
+            printf("%-20s %-24s # %s\n", settings_defs[k].key, val, settings_defs[k].help);
+    }
+    return obj ? print_json(obj) : EXIT_OK;
+}
+
+/* autolog */
+static int cmd_autolog(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int json = 0;
+    int i = parse_opts(x, argc, argv, o, opt_json, &json);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "autolog takes no operands");
+    int rc = open_all(x);
+    if (rc) return rc;
+    if (!x->lg.settings.auto_log)
+        fprintf(stderr, "crmlog autolog: auto_log is off, nothing done (crmlog settings set "
+                        "auto_log on)\n");
+    struct worker_counts n;
+    if ((rc = worker_pass(&x->lg, &n, x->err))) return fail_err(x, rc);
+    if (json)
+        return print_json(json_pack("{s:I,s:I,s:I,s:I}", "logged", (json_int_t)n.logged,
+                                    "unresolved", (json_int_t)n.unresolved, "review",
+                                    (json_int_t)n.review, "failed", (json_int_t)n.failed));
+    printf("logged %zu, unresolved %zu, review %zu", n.logged, n.unresolved, n.review);
+    if (n.failed) printf(", %zu failed and will be retried", n.failed);
+    printf("\n");
+    return EXIT_OK;
+}
+
+/* unresolved */
+struct unresolved_walk {
+    struct history h;
+    json_t *arr;
+};
+
+static int unresolved_row(const struct call_rec *c, void *p)
+{
+    struct unresolved_walk *w = p;
+    struct ctx *x = w->h.x;
+    char *cands = NULL;
+    if (store_call_candidates(x->st, x->user.id, c->id, &cands, x->err)) return ERR_DB;
+    json_t *cj = json_loads(cands, 0, NULL);
+    mem_free(cands);
+    if (!cj) cj = json_array();
+    if (w->arr) {
+        json_t *call = call_json(&w->h, c);
+        if (!call) {
+            json_decref(cj);
+            return ERR_NOMEM;
+        }
+        json_array_append_new(w->arr, json_pack("{s:o,s:s,s:o}", "call", call, "reason",
+                                                conflict_str(c->reason), "candidates", cj));
+        return 0;
+    }
+    char when[32];
+    time_format(c->start_ms, when, sizeof when);
+    when[10] = ' ';
+    when[16] = '\0';
+    printf("%-6lld %s  %-4s %-16s %s", (long long)c->id, when, call_type_str(c->type),
+           *c->number ? c->number : "(withheld)", conflict_str(c->reason));
+    size_t n = json_array_size(cj);
+    for (size_t k = 0; k < n; k++) {
+        json_t *e = json_array_get(cj, k);
+        printf("%s%s %s", k ? ", " : ": ", json_string_value(json_object_get(e, "id")),
+               json_string_value(json_object_get(e, "name")));
+    }
+    printf("\n");
+    json_decref(cj);
+    return 0;
+}
+
+static int cmd_unresolved(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int json = 0;
+    int i = parse_opts(x, argc, argv, o, opt_json, &json);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "unresolved takes no operands");
+    int rc = open_all(x);
+    if (rc) return rc;
+    struct unresolved_walk w;
+    if ((rc = history_init(&w.h, x, json))) return rc;
+    w.arr = json ? json_array() : NULL;
+    rc = store_calls_list(x->st, x->user.id, ST_UNRESOLVED, unresolved_row, &w, x->err);
+    mem_free(w.h.memo);
+    if (rc) {
+        json_decref(w.arr);
+        return fail_err(x, rc);
+    }
+    if (w.arr) return print_json(w.arr);
+    return EXIT_OK;
+}
+
+/* demo: contacts and calls for a new store */
+static int cmd_demo(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {{0}};
+    int i = parse_opts(x, argc, argv, o, NULL, NULL);
+    if (i < 0) return EXIT_USAGE;
+    if (i != argc) return usage_error(x, "demo takes no operands");
+    int rc = open_all(x);
+    if (rc) return rc;
+    int64_t n = 0;
+    if ((rc = store_calls_count(x->st, x->user.id, -1, &n, x->err))) return fail_err(x, rc);
+    if (n > 0) {
+        printf("the store already holds calls; no demo data added\n");
+        return EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        const char *phone;
+        const char *deals[2];
+    } people[] = {
+        {"Alice Johnson", "(650) 555-0101", {"Acme renewal", "Acme expansion"}},
+        {"Oliver Smith", "+44 20 7946 0958", {"London office fit-out", NULL}},
+        {"Dana Lee", "650.555.0123", {NULL, NULL}},
+        {"Sam Lee", "+1 650 555 0123", {NULL, NULL}},
+    };
+    for (size_t k = 0; k < sizeof people / sizeof *people; k++) {
+        struct crm_contact c;
+        const char *phones[] = {people[k].phone};
+        size_t nd = people[k].deals[1] ? 2 : people[k].deals[0] ? 1 : 0;
+        if ((rc = x->crm->ops->add_contact(x->crm, people[k].name, phones, 1, people[k].deals,
+                                           nd, &c, x->err)))
+            return fail_err(x, rc);
+    }
+    char *text = demo_records(time_now_ms());
+    FILE *in = text ? fmemopen(text, strlen(text), "r") : NULL;
+    if (!in) {
+        mem_free(text);
+        return fail(x, EXIT_ERROR, "out of memory");
+    }
+    struct import_stats stats = {0};
+    struct import_ctx ic;
+    rc = import_into(x, in, "demo", &stats, &ic);
+    fclose(in);
+    mem_free(text);
+    if (rc) return fail_err(x, rc);
+    printf("demo data added: %zu contacts, %zu calls, %zu SMS\n", sizeof people / sizeof *people,
+           stats.calls, stats.sms);
+    return EXIT_OK;
+}
+
+static const struct cmd cmds[] = {
+    {"import", cmd_import, "import FILE|- [--json]",
+     "Imports calls and SMS from a RingCentral call-log response ({\"records\":[...]}), a\n"
+     "message-store response, or JSON Lines of such records. Importing the same records\n"
+     "again adds nothing. A malformed file imports nothing and says where it is broken."},
+    {"contacts", cmd_contacts,
+     "contacts add --name NAME --phone NUMBER [--phone NUMBER]... [--association NAME]... "
+     "[--json]\n       crmlog contacts find NUMBER [--json]",
+     "Adds a contact to the embedded CRM, with numbers written any way people write them\n"
+     "and associations (deals); or finds the contacts that have a number."},
+    {"calls", cmd_calls, "calls [--status active|unlogged|logged|unresolved|review] [--json]",
+     "Shows the call and SMS history, newest first, with the matched contact (none when no\n"
+     "contact or several match), the status, a recording mark, and calls past the 90 days\n"
+     "telephony keeps call logs and recordings."},
+    {"note", cmd_note, "note CALL TEXT",
+     "Saves the note for a call at once, also while the call is active. It goes into the\n"
+     "log. A logged call's note cannot change here: edit it in the CRM."},
+    {"log", cmd_log,
+     "log CALL [--note TEXT] [--contact ID] [--new-contact NAME] [--association ID]\n"
+     "           [--field NAME=VALUE]... [--json]",
+     "Logs a call (past ones too) to its one matched contact with the note, date/time,\n"
+     "duration, result and recording link. Exits 3 with the reason and candidates when a\n"
+     "choice is needed: no_contact (give --new-contact NAME to create a placeholder contact\n"
+     "with the call's number, or --contact ID), multiple_contacts (--contact ID),\n"
+     "multiple_associations (--association ID). Exits 4 when the call is already logged."},
+    {"fields", cmd_fields, "fields [--json]",
+     "Lists the log fields the CRM's connector declares, with their allowed values."},
+    {"activities", cmd_activities, "activities [--contact ID] [--json]",
+     "Lists what the embedded CRM holds: the logged calls and SMS days."},
+    {"settings", cmd_settings, "settings [--json]\n       crmlog settings set KEY VALUE",
+     "Shows or changes settings: auto_log on|off, auto_log_form_only on|off,\n"
+     "phone_formats (up to 3 comma-separated masks like (***) ***-****), region (ISO code)."},
+    {"autolog", cmd_autolog, "autolog [--json]",
+     "Runs one auto-log pass over every ended call and SMS not yet logged, however many\n"
+     "arrived since the last pass: logs those without conflict, queues conflicts as\n"
+     "unresolved, and with auto_log_form_only on leaves calls in review. Needs auto_log on."},
+    {"unresolved", cmd_unresolved, "unresolved [--json]",
+     "Lists the calls auto-log could not log, with the reason and candidates. Resolve one\n"
+     "with crmlog log CALL and the missing choice."},
+    {"demo", cmd_demo, "demo",
+     "Adds demo contacts, calls and SMS to an empty store, to see crmlog at work."},
+};
+
+static const struct cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+    return NULL;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: crmlog [--db PATH] [--user NAME] COMMAND [ARGS]\n\n"
+            "Logs every phone call and SMS into the CRM, exactly once.\n\n"
+            "The store is --db PATH, else $CRMLOG_DB, else ./crmlog.db. Commands act for the\n"
+            "first user unless --user NAME is given.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        fprintf(out, "  crmlog %s\n", cmds[i].usage);
+    fprintf(out, "\nexit codes: 0 ok, 1 error, 2 usage, 3 needs a person's choice, 4 already "
+                 "logged\n'crmlog COMMAND --help' tells more. Documentation: docs/cli.md\n");
+}
+
+int cli_main(int argc, char **argv)
+{
+    static const struct option o[] = {{"db", required_argument, NULL, 'd'},
+                                      {"user", required_argument, NULL, 'u'},
+                                      {"help", no_argument, NULL, 'h'},
+                                      {"version", no_argument, NULL, 'V'},
+                                      {0}};
+    struct ctx x = {.cmd = "", .db = getenv("CRMLOG_DB")};
+    if (!x.db || !*x.db) x.db = "crmlog.db";
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+h", o, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            x.db = optarg;
+            break;
+        case 'u':
+            x.user_name = optarg;
+            break;
+        case 'h':
+            print_help(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("crmlog 0.1.0\n");
+            return EXIT_OK;
+        default:
+            fprintf(stderr, "crmlog: unknown option %s (see crmlog --help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    const struct cmd *c = find_cmd(argv[optind]);
+    if (!c) {
+        fprintf(stderr, "crmlog: unknown command '%s' (see crmlog --help)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    x.cmd = c->name;
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (wants_help(sub_argc, sub_argv)) {
+        printf("usage: crmlog %s\n\n%s\n", c->usage, c->help);
+        return EXIT_OK;
+    }
+    int rc = c->run(&x, sub_argc, sub_argv);
+    crm_close(x.crm);
+    store_close(x.st);
+    return rc;
+}

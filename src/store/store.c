@@ -1,0 +1,128 @@
+/* Backend dispatch: picks a backend by URL and forwards every call to its table. */
+#include "store_impl.h"
+
+#include <string.h>
+
+#include "../core/err.h"
+
+static const struct store_ops *const store_backends[] = {&store_sqlite};
+
+int store_open(const char *url, store **out, char *err)
+{
+    *out = NULL;
+    if (!url || !*url) return err_set(err, ERR_INVAL, "no store given (use --db PATH)");
+    for (size_t i = 0; i < sizeof store_backends / sizeof *store_backends; i++) {
+        const struct store_ops *ops = store_backends[i];
+        size_t n = strlen(ops->scheme);
+        if (strncmp(url, ops->scheme, n) == 0) return ops->open(url + n, out, err);
+    }
+    if (strstr(url, "://"))
+        return err_set(err, ERR_UNSUPPORTED, "store URL '%s': only sqlite:PATH is supported",
+                       url);
+    return store_sqlite.open(url, out, err); /* a plain path */
+}
+
+void store_close(store *s)
+{
+    if (s) s->ops->close(s);
+}
+
+const char *store_file(const store *s)
+{
+    return s->ops->file(s);
+}
+
+int store_begin(store *s, char *err)
+{
+    return s->ops->begin(s, err);
+}
+
+int store_commit(store *s, char *err)
+{
+    return s->ops->commit(s, err);
+}
+
+int store_rollback(store *s)
+{
+    return s->ops->rollback(s);
+}
+
+int store_user_get(store *s, const char *name, struct user *out, char *err)
+{
+    return s->ops->user_get(s, name, out, err);
+}
+
+int store_setting_get(store *s, int64_t user, const char *key, char *val, size_t len, char *err)
+{
+    return s->ops->setting_get(s, user, key, val, len, err);
+}
+
+int store_setting_set(store *s, int64_t user, const char *key, const char *val, char *err)
+{
+    return s->ops->setting_set(s, user, key, val, err);
+}
+
+int store_call_put(store *s, const struct call_rec *c, int *changed, char *err)
+{
+    return s->ops->call_put(s, c, changed, err);
+}
+
+int store_call_get(store *s, int64_t user, const char *ref, struct call_rec *out, char *err)
+{
+    return s->ops->call_get(s, user, ref, out, err);
+}
+
+int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err)
+{
+    return s->ops->calls_list(s, user, status, cb, ctx, err);
+}
+
+int store_calls_count(store *s, int64_t user, int status, int64_t *n, char *err)
+{
+    return s->ops->calls_count(s, user, status, n, err);
+}
+
+int store_note_set(store *s, int64_t user, int64_t call_id, const char *text, char *err)
+{
+    return s->ops->note_set(s, user, call_id, text, err);
+}
+
+int store_note_get(store *s, int64_t user, int64_t call_id, char **text, char *err)
+{
+    return s->ops->note_get(s, user, call_id, text, err);
+}
+
+int store_call_claim(store *s, int64_t user, int64_t call_id, int64_t lease_ms, char *err)
+{
+    return s->ops->call_claim(s, user, call_id, lease_ms, err);
+}
+
+int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms,
+                         struct call_rec *out, size_t *n, char *err)
+{
+    return s->ops->claim_unlogged(s, user, max, lease_ms, out, n, err);
+}
+
+int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *log_id,
+                          const char *contact_id, const char *contact_name,
+                          const char *association_id, char *err)
+{
+    return s->ops->call_set_logged(s, user, call_id, log_id, contact_id, contact_name,
+                                   association_id, err);
+}
+
+int store_call_release(store *s, int64_t user, int64_t call_id, int status, int reason,
+                       const char *candidates_json, char *err)
+{
+    return s->ops->call_release(s, user, call_id, status, reason, candidates_json, err);
+}
+
+int store_call_candidates(store *s, int64_t user, int64_t call_id, char **json, char *err)
+{
+    return s->ops->call_candidates(s, user, call_id, json, err);
+}
+
+int store_call_unclaim(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err)
+{
+    return s->ops->call_unclaim(s, user, call_id, retry_ms, err);
+}

@@ -1,0 +1,86 @@
+/* The store: crmlog's own data (users, settings, calls and messages, notes, logs, the
+ * unresolved queue and the work queue). One interface, backends chosen by URL:
+ * `sqlite:PATH` or a plain path (the default, embedded). The embedded CRM's tables may
+ * sit in the same file, but the store never reads them.
+ *
+ * Every function returns 0 or a negative ERR_* code with one line in err (ERR_LEN bytes).
+ * Output structs are the caller's. A handle is used by one thread at a time. */
+#ifndef CRMLOG_STORE_H
+#define CRMLOG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/call.h"
+
+typedef struct store store;
+
+struct user {
+    int64_t id;
+    char name[CALL_NAME_LEN];
+};
+
+/* Opens (creating and migrating as needed) the store at url. A fresh store gets one user,
+ * named "agent". On error *out is NULL. */
+int store_open(const char *url, store **out, char *err);
+void store_close(store *s);
+/* The file of an SQLite store ("" for other backends); borrowed from the handle. */
+const char *store_file(const store *s);
+
+/* Transactions group writes (imports are all or nothing). Not nested. */
+int store_begin(store *s, char *err);
+int store_commit(store *s, char *err);
+int store_rollback(store *s);
+
+/* The user called name, or the first user when name is NULL. */
+int store_user_get(store *s, const char *name, struct user *out, char *err);
+
+/* Raw settings text; ERR_NOTFOUND when unset (settings.c knows keys and defaults). */
+int store_setting_get(store *s, int64_t user, const char *key, char *val, size_t len, char *err);
+int store_setting_set(store *s, int64_t user, const char *key, const char *val, char *err);
+
+/* Adds a call or message from a source. A record already stored (same user, type and
+ * session id) is not added again; an active call is updated when its record comes again
+ * (answered, ended). *changed: 1 added, 2 updated, 0 nothing. */
+int store_call_put(store *s, const struct call_rec *c, int *changed, char *err);
+
+/* A call by crmlog id (all digits) or session id / message id. ERR_NOTFOUND otherwise. */
+int store_call_get(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
+
+typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
+/* The user's calls and messages, newest first; status -1 for all. A non-zero return from
+ * cb stops the walk and is returned. */
+int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
+/* How many of the user's calls have that status (-1: all). */
+int store_calls_count(store *s, int64_t user, int status, int64_t *n, char *err);
+
+/* Notes. Setting a note on a logged call fails with ERR_ALREADY (edit in the CRM). */
+int store_note_set(store *s, int64_t user, int64_t call_id, const char *text, char *err);
+/* *text is the note (mem_free it) or NULL when there is none. */
+int store_note_get(store *s, int64_t user, int64_t call_id, char **text, char *err);
+
+/* Log once. A claim is a lease: whoever holds it may log the call until lease_ms from now;
+ * an expired lease (a crashed logger) can be claimed again, which is safe because
+ * connectors write idempotently. ERR_ALREADY when the call is logged, ERR_BUSY when another
+ * holds a live lease, ERR_NOTFOUND for no such call. */
+int store_call_claim(store *s, int64_t user, int64_t call_id, int64_t lease_ms, char *err);
+/* Claims up to max unlogged, ended, non-internal calls and messages of the user whose lease
+ * is free, oldest first, into out. */
+int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms,
+                         struct call_rec *out, size_t *n, char *err);
+/* The claimed call is logged: final, never changed again. */
+int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *log_id,
+                          const char *contact_id, const char *contact_name,
+                          const char *association_id, char *err);
+/* Gives a claimed call back with a new status (ST_UNLOGGED, ST_UNRESOLVED with reason and
+ * candidates as a JSON array text, or ST_REVIEW). */
+int store_call_release(store *s, int64_t user, int64_t call_id, int status, int reason,
+                       const char *candidates_json, char *err);
+/* Gives a claimed call back unchanged. With retry_ms > 0 it stays claimed that long, so
+ * a failing CRM is not hammered: the call is retried after that (it is never dropped). */
+int store_call_unclaim(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err);
+/* The candidates stored with an unresolved call, as JSON array text (mem_free it);
+ * "[]" when none. */
+int store_call_candidates(store *s, int64_t user, int64_t call_id, char **json, char *err);
+
+#endif

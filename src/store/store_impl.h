@@ -1,0 +1,44 @@
+/* Private to src/store: the backend table. Each backend's handle starts with `struct store`
+ * so store.c can reach its ops; store.c's wrappers are the only callers. */
+#ifndef CRMLOG_STORE_IMPL_H
+#define CRMLOG_STORE_IMPL_H
+
+#include "store.h"
+
+struct store_ops {
+    const char *name;
+    const char *scheme; /* URL prefix that selects the backend, "sqlite:" */
+    int (*open)(const char *target, store **out, char *err);
+    void (*close)(store *s);
+    const char *(*file)(const store *s);
+    int (*begin)(store *s, char *err);
+    int (*commit)(store *s, char *err);
+    int (*rollback)(store *s);
+    int (*user_get)(store *s, const char *name, struct user *out, char *err);
+    int (*setting_get)(store *s, int64_t user, const char *key, char *val, size_t len, char *err);
+    int (*setting_set)(store *s, int64_t user, const char *key, const char *val, char *err);
+    int (*call_put)(store *s, const struct call_rec *c, int *changed, char *err);
+    int (*call_get)(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
+    int (*calls_list)(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
+    int (*calls_count)(store *s, int64_t user, int status, int64_t *n, char *err);
+    int (*note_set)(store *s, int64_t user, int64_t call_id, const char *text, char *err);
+    int (*note_get)(store *s, int64_t user, int64_t call_id, char **text, char *err);
+    int (*call_claim)(store *s, int64_t user, int64_t call_id, int64_t lease_ms, char *err);
+    int (*claim_unlogged)(store *s, int64_t user, size_t max, int64_t lease_ms,
+                          struct call_rec *out, size_t *n, char *err);
+    int (*call_set_logged)(store *s, int64_t user, int64_t call_id, const char *log_id,
+                           const char *contact_id, const char *contact_name,
+                           const char *association_id, char *err);
+    int (*call_release)(store *s, int64_t user, int64_t call_id, int status, int reason,
+                        const char *candidates_json, char *err);
+    int (*call_unclaim)(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err);
+    int (*call_candidates)(store *s, int64_t user, int64_t call_id, char **json, char *err);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+extern const struct store_ops store_sqlite;
+
+#endif

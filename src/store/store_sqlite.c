@@ -1,0 +1,668 @@
+/* The embedded store: one SQLite file in WAL mode. Hot statements are prepared once per
+ * handle; schema changes are numbered migrations recorded in `schema_version`. */
+#include "store_impl.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/err.h"
+#include "../core/mem.h"
+
+/* Each migration is applied once, in order, in its own transaction. Append only. */
+static const char *const migrations[] = {
+    /* 1: users, settings, calls, notes */
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE settings (user_id INTEGER NOT NULL REFERENCES users(id), key TEXT NOT NULL,"
+    "  value TEXT NOT NULL, PRIMARY KEY (user_id, key));"
+    "CREATE TABLE calls (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  type INTEGER NOT NULL, direction INTEGER NOT NULL, session_id TEXT NOT NULL,"
+    "  record_id TEXT NOT NULL, number TEXT NOT NULL, extension TEXT NOT NULL,"
+    "  party_name TEXT NOT NULL, own_number TEXT NOT NULL, internal INTEGER NOT NULL,"
+    "  start_ms INTEGER NOT NULL, duration INTEGER NOT NULL, result TEXT NOT NULL,"
+    "  action TEXT NOT NULL, recording TEXT NOT NULL, text TEXT NOT NULL,"
+    "  conversation_id TEXT NOT NULL, status INTEGER NOT NULL, reason INTEGER NOT NULL DEFAULT 0,"
+    "  candidates TEXT, contact_id TEXT NOT NULL DEFAULT '', contact_name TEXT NOT NULL DEFAULT '',"
+    "  association_id TEXT NOT NULL DEFAULT '', log_id TEXT NOT NULL DEFAULT '',"
+    "  lease_until INTEGER NOT NULL DEFAULT 0, logged_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (user_id, type, session_id));"
+    "CREATE INDEX calls_by_time ON calls (user_id, start_ms DESC);"
+    "CREATE INDEX calls_by_status ON calls (user_id, status, start_ms);"
+    "CREATE TABLE notes (call_id INTEGER PRIMARY KEY REFERENCES calls(id),"
+    "  user_id INTEGER NOT NULL, text TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+    "INSERT INTO users (name, created_ms) VALUES ('agent', CAST((julianday('now')-2440587.5)*86400000 AS INTEGER));",
+};
+
+#define CALL_COLUMNS                                                                               \
+    "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"         \
+    " own_number, internal, start_ms, duration, result, action, recording, text,"                \
+    " conversation_id, status, reason, contact_id, contact_name, association_id, log_id"
+
+enum stmt_id {
+    S_CALL_INSERT,
+    S_CALL_FIND_KEY,
+    S_CALL_UPDATE_ACTIVE,
+    S_CALL_BY_ID,
+    S_CALL_BY_SESSION,
+    S_CALLS_ALL,
+    S_CALLS_STATUS,
+    S_NOTE_SET,
+    S_NOTE_GET,
+    S_CLAIM,
+    S_CLAIM_BATCH,
+    S_SET_LOGGED,
+    S_RELEASE,
+    S_CANDIDATES,
+    S_UNCLAIM,
+    S_COUNT,
+    S_COUNT_ALL,
+    S_SETTING_GET,
+    S_SETTING_SET,
+    S__COUNT
+};
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_CALL_INSERT] = "INSERT INTO calls (user_id, type, direction, session_id, record_id, number,"
+                      " extension, party_name, own_number, internal, start_ms, duration, result,"
+                      " action, recording, text, conversation_id, status)"
+                      " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+                      " ON CONFLICT (user_id, type, session_id) DO NOTHING",
+    [S_CALL_FIND_KEY] = "SELECT id, status FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
+    [S_CALL_UPDATE_ACTIVE] =
+        "UPDATE calls SET direction=?2, record_id=?3, number=?4, extension=?5, party_name=?6,"
+        " own_number=?7, internal=?8, start_ms=?9, duration=?10, result=?11, action=?12,"
+        " recording=?13, status=?14 WHERE id=?1 AND status=0",
+    [S_CALL_BY_ID] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND id=?2",
+    [S_CALL_BY_SESSION] = "SELECT " CALL_COLUMNS
+                          " FROM calls WHERE user_id=?1 AND session_id=?2 ORDER BY type LIMIT 1",
+    [S_CALLS_ALL] = "SELECT " CALL_COLUMNS
+                    " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
+    [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
+                       " ORDER BY start_ms DESC, id DESC",
+    [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
+                   " SELECT id, user_id, ?3, ?4 FROM calls WHERE id=?1 AND user_id=?2"
+                   " AND status<>2 AND lease_until<?4"
+                   " ON CONFLICT (call_id) DO UPDATE SET text=excluded.text,"
+                   " updated_ms=excluded.updated_ms",
+    [S_NOTE_GET] = "SELECT text FROM notes WHERE call_id=?1 AND user_id=?2",
+    [S_CLAIM] = "UPDATE calls SET lease_until=?3 WHERE id=?1 AND user_id=?2 AND status<>2"
+                " AND lease_until<?4",
+    [S_CLAIM_BATCH] = "UPDATE calls SET lease_until=?3 WHERE id IN (SELECT id FROM calls"
+                      " WHERE user_id=?1 AND status=1 AND internal=0 AND lease_until<?4"
+                      " ORDER BY start_ms, id LIMIT ?2) RETURNING " CALL_COLUMNS,
+    [S_SET_LOGGED] = "UPDATE calls SET status=2, reason=0, candidates=NULL, log_id=?3,"
+                     " contact_id=?4, contact_name=?5, association_id=?6, lease_until=0,"
+                     " logged_ms=?7 WHERE id=?1 AND user_id=?2 AND status<>2",
+    [S_RELEASE] = "UPDATE calls SET status=?3, reason=?4, candidates=?5, lease_until=0"
+                  " WHERE id=?1 AND user_id=?2 AND status<>2",
+    [S_UNCLAIM] = "UPDATE calls SET lease_until=?3 WHERE id=?1 AND user_id=?2 AND status<>2",
+    [S_CANDIDATES] = "SELECT candidates FROM calls WHERE id=?1 AND user_id=?2",
+    [S_COUNT] = "SELECT count(*) FROM calls WHERE user_id=?1 AND status=?2",
+    [S_COUNT_ALL] = "SELECT count(*) FROM calls WHERE user_id=?1",
+    [S_SETTING_GET] = "SELECT value FROM settings WHERE user_id=?1 AND key=?2",
+    [S_SETTING_SET] = "INSERT INTO settings (user_id, key, value) VALUES (?1,?2,?3)"
+                      " ON CONFLICT (user_id, key) DO UPDATE SET value=excluded.value",
+};
+
+struct sq_store {
+    struct store base;
+    sqlite3 *db;
+    char *file;
+    sqlite3_stmt *stmts[S__COUNT];
+};
+
+static int db_fail(struct sq_store *s, char *err, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+    int rc = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? ERR_BUSY : ERR_DB;
+    return err_set(err, rc, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *stmt(struct sq_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    size_t n = v ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (n >= len) n = len - 1;
+    if (n) memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+/* Reads a row selected with CALL_COLUMNS. */
+static void row_to_call(sqlite3_stmt *st, struct call_rec *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, 0);
+    c->user_id = sqlite3_column_int64(st, 1);
+    c->type = sqlite3_column_int(st, 2);
+    c->direction = sqlite3_column_int(st, 3);
+    copy_col(st, 4, c->session_id, sizeof c->session_id);
+    copy_col(st, 5, c->record_id, sizeof c->record_id);
+    copy_col(st, 6, c->number, sizeof c->number);
+    copy_col(st, 7, c->extension, sizeof c->extension);
+    copy_col(st, 8, c->party_name, sizeof c->party_name);
+    copy_col(st, 9, c->own_number, sizeof c->own_number);
+    c->internal = sqlite3_column_int(st, 10);
+    c->start_ms = sqlite3_column_int64(st, 11);
+    c->duration = sqlite3_column_int(st, 12);
+    copy_col(st, 13, c->result, sizeof c->result);
+    copy_col(st, 14, c->action, sizeof c->action);
+    copy_col(st, 15, c->recording, sizeof c->recording);
+    copy_col(st, 16, c->text, sizeof c->text);
+    copy_col(st, 17, c->conversation_id, sizeof c->conversation_id);
+    c->status = sqlite3_column_int(st, 18);
+    c->reason = sqlite3_column_int(st, 19);
+    copy_col(st, 20, c->contact_id, sizeof c->contact_id);
+    copy_col(st, 21, c->contact_name, sizeof c->contact_name);
+    copy_col(st, 22, c->association_id, sizeof c->association_id);
+    copy_col(st, 23, c->log_id, sizeof c->log_id);
+}
+
+static int exec(struct sq_store *s, const char *sql, char *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
+    int code = sqlite3_errcode(s->db);
+    int rc = err_set(err, (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? ERR_BUSY : ERR_DB,
+                     "store: %s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return rc;
+}
+
+static int migrate(struct sq_store *s, char *err)
+{
+    int rc = exec(s, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+    rc = exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err);
+    if (rc) goto out;
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT max(version) FROM schema_version", -1, &st, NULL)) {
+        rc = db_fail(s, err, "reading schema version");
+        goto out;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int known = (int)(sizeof migrations / sizeof *migrations);
+    if (version > known) {
+        rc = err_set(err, ERR_DB, "store: schema version %d is newer than this crmlog (%d)",
+                     version, known);
+        goto out;
+    }
+    for (int v = version; v < known; v++) {
+        char sql[64];
+        if ((rc = exec(s, migrations[v], err))) goto out;
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d)", v + 1);
+        if ((rc = exec(s, sql, err))) goto out;
+    }
+out:
+    if (rc) {
+        exec(s, "ROLLBACK", NULL);
+        return rc;
+    }
+    return exec(s, "COMMIT", err);
+}
+
+static void sq_close(store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (!s) return;
+    for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    mem_free(s->file);
+    mem_free(s);
+}
+
+static int sq_open(const char *path, store **out, char *err)
+{
+    *out = NULL;
+    if (!*path) return err_set(err, ERR_INVAL, "store: empty path");
+    struct sq_store *s = mem_calloc(1, sizeof *s);
+    if (!s) return err_set(err, ERR_NOMEM, "store: out of memory");
+    s->base.ops = &store_sqlite;
+    int rc = 0;
+    if (!(s->file = mem_strdup(path))) {
+        rc = err_set(err, ERR_NOMEM, "store: out of memory");
+        goto out;
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
+        rc = err_set(err, ERR_IO, "store: cannot open %s: %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                      " PRAGMA foreign_keys=ON",
+                   err)))
+        goto out;
+    if ((rc = migrate(s, err))) goto out;
+    for (int i = 0; i < S__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
+                               NULL)) {
+            rc = db_fail(s, err, "preparing statements");
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static const char *sq_file(const store *base)
+{
+    return ((const struct sq_store *)base)->file;
+}
+
+static int sq_begin(store *base, char *err)
+{
+    return exec((struct sq_store *)base, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(store *base, char *err)
+{
+    return exec((struct sq_store *)base, "COMMIT", err);
+}
+
+static int sq_rollback(store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (sqlite3_get_autocommit(s->db)) return 0;
+    return exec(s, "ROLLBACK", NULL);
+}
+
+static int sq_user_get(store *base, const char *name, struct user *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        name ? "SELECT id, name FROM users WHERE name=?1" : "SELECT id, name FROM users ORDER BY id LIMIT 1",
+        -1, &st, NULL);
+    if (rc) return db_fail(s, err, "reading users");
+    if (name) bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        copy_col(st, 1, out->name, sizeof out->name);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = err_set(err, ERR_NOTFOUND, "no user named '%s'", name ? name : "");
+    } else {
+        rc = db_fail(s, err, "reading users");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_setting_get(store *base, int64_t user, const char *key, char *val, size_t len,
+                          char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_SETTING_GET);
+    sqlite3_bind_int64(st, 1, user);
+    bind_text(st, 2, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        copy_col(st, 0, val, len);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = ERR_NOTFOUND;
+    } else {
+        rc = db_fail(s, err, "reading settings");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_setting_set(store *base, int64_t user, const char *key, const char *val, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_SETTING_SET);
+    sqlite3_bind_int64(st, 1, user);
+    bind_text(st, 2, key);
+    bind_text(st, 3, val);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, err, "saving a setting");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_call_put(store *base, const struct call_rec *c, int *changed, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    *changed = 0;
+    sqlite3_stmt *st = stmt(s, S_CALL_INSERT);
+    sqlite3_bind_int64(st, 1, c->user_id);
+    sqlite3_bind_int(st, 2, c->type);
+    sqlite3_bind_int(st, 3, c->direction);
+    bind_text(st, 4, c->session_id);
+    bind_text(st, 5, c->record_id);
+    bind_text(st, 6, c->number);
+    bind_text(st, 7, c->extension);
+    bind_text(st, 8, c->party_name);
+    bind_text(st, 9, c->own_number);
+    sqlite3_bind_int(st, 10, c->internal);
+    sqlite3_bind_int64(st, 11, c->start_ms);
+    sqlite3_bind_int(st, 12, c->duration);
+    bind_text(st, 13, c->result);
+    bind_text(st, 14, c->action);
+    bind_text(st, 15, c->recording);
+    bind_text(st, 16, c->text);
+    bind_text(st, 17, c->conversation_id);
+    sqlite3_bind_int(st, 18, c->status == ST_ACTIVE ? ST_ACTIVE : ST_UNLOGGED);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "saving a call");
+    if (sqlite3_changes(s->db) > 0) {
+        *changed = 1;
+        return 0;
+    }
+    /* Already there. Only an active call takes news (answered, ended); anything else is a
+     * repeat and changes nothing. */
+    st = stmt(s, S_CALL_FIND_KEY);
+    sqlite3_bind_int64(st, 1, c->user_id);
+    sqlite3_bind_int(st, 2, c->type);
+    bind_text(st, 3, c->session_id);
+    rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 1) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) return db_fail(s, err, "reading a call");
+    if (status != ST_ACTIVE) return 0;
+    st = stmt(s, S_CALL_UPDATE_ACTIVE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, c->direction);
+    bind_text(st, 3, c->record_id);
+    bind_text(st, 4, c->number);
+    bind_text(st, 5, c->extension);
+    bind_text(st, 6, c->party_name);
+    bind_text(st, 7, c->own_number);
+    sqlite3_bind_int(st, 8, c->internal);
+    sqlite3_bind_int64(st, 9, c->start_ms);
+    sqlite3_bind_int(st, 10, c->duration);
+    bind_text(st, 11, c->result);
+    bind_text(st, 12, c->action);
+    bind_text(st, 13, c->recording);
+    sqlite3_bind_int(st, 14, c->status == ST_ACTIVE ? ST_ACTIVE : ST_UNLOGGED);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "updating a call");
+    *changed = sqlite3_changes(s->db) > 0 ? 2 : 0;
+    return 0;
+}
+
+static int is_all_digits(const char *s)
+{
+    if (!*s || strlen(s) > 18) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+static int sq_call_get(store *base, int64_t user, const char *ref, struct call_rec *out,
+                       char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    /* crmlog ids first; telephony session ids are often all digits too, so fall back. */
+    for (int pass = is_all_digits(ref) ? 0 : 1; pass < 2; pass++) {
+        sqlite3_stmt *st = stmt(s, pass == 0 ? S_CALL_BY_ID : S_CALL_BY_SESSION);
+        sqlite3_bind_int64(st, 1, user);
+        if (pass == 0)
+            sqlite3_bind_int64(st, 2, strtoll(ref, NULL, 10));
+        else
+            bind_text(st, 2, ref);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) row_to_call(st, out);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW) return 0;
+        if (rc != SQLITE_DONE) return db_fail(s, err, "reading a call");
+    }
+    return err_set(err, ERR_NOTFOUND, "no call '%s' (give crmlog's call id or the session id)",
+                   ref);
+}
+
+static int sq_calls_list(store *base, int64_t user, int status, store_call_cb cb, void *ctx,
+                         char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    /* A private statement: callbacks may use the handle (notes, counts) while we walk. */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, stmt_sql[status < 0 ? S_CALLS_ALL : S_CALLS_STATUS], -1, &st,
+                           NULL))
+        return db_fail(s, err, "listing calls");
+    sqlite3_bind_int64(st, 1, user);
+    if (status >= 0) sqlite3_bind_int(st, 2, status);
+    struct call_rec *c = mem_alloc(sizeof *c);
+    int rc = 0;
+    if (!c) {
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            rc = db_fail(s, err, "listing calls");
+            break;
+        }
+        row_to_call(st, c);
+        if ((rc = cb(c, ctx))) break;
+    }
+out:
+    mem_free(c);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_calls_count(store *base, int64_t user, int status, int64_t *n, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, status < 0 ? S_COUNT_ALL : S_COUNT);
+    sqlite3_bind_int64(st, 1, user);
+    if (status >= 0) sqlite3_bind_int(st, 2, status);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(s, err, "counting calls");
+}
+
+/* Why a conditional write on call_id did nothing: no such call, logged, or leased. */
+static int why_not(struct sq_store *s, int64_t user, int64_t call_id, char *err)
+{
+    struct call_rec c;
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)call_id);
+    sqlite3_stmt *st = stmt(s, S_CALL_BY_ID);
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int64(st, 2, call_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) row_to_call(st, &c);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return err_set(err, ERR_NOTFOUND, "no call %s", ref);
+    if (rc != SQLITE_ROW) return db_fail(s, err, "reading a call");
+    if (c.status == ST_LOGGED)
+        return err_set(err, ERR_ALREADY,
+                       "call %s is already logged (activity %s); edit it in the CRM", ref,
+                       c.log_id);
+    return err_set(err, ERR_BUSY, "call %s is being logged right now; try again in a moment",
+                   ref);
+}
+
+static int sq_note_set(store *base, int64_t user, int64_t call_id, const char *text, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_NOTE_SET);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    bind_text(st, 3, text);
+    sqlite3_bind_int64(st, 4, time_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "saving a note");
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    return 0;
+}
+
+static int sq_note_get(store *base, int64_t user, int64_t call_id, char **text, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    *text = NULL;
+    sqlite3_stmt *st = stmt(s, S_NOTE_GET);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *text = mem_strdup(v ? v : "");
+        rc = *text ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : db_fail(s, err, "reading a note");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_call_claim(store *base, int64_t user, int64_t call_id, int64_t lease_ms,
+                         char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int64_t now = time_now_ms();
+    sqlite3_stmt *st = stmt(s, S_CLAIM);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    sqlite3_bind_int64(st, 3, now + lease_ms);
+    sqlite3_bind_int64(st, 4, now);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "claiming a call");
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    return 0;
+}
+
+static int sq_claim_unlogged(store *base, int64_t user, size_t max, int64_t lease_ms,
+                             struct call_rec *out, size_t *n, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int64_t now = time_now_ms();
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, S_CLAIM_BATCH);
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 3, now + lease_ms);
+    sqlite3_bind_int64(st, 4, now);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) row_to_call(st, &out[(*n)++]);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_fail(s, err, "claiming calls");
+    return 0;
+}
+
+static int sq_call_set_logged(store *base, int64_t user, int64_t call_id, const char *log_id,
+                              const char *contact_id, const char *contact_name,
+                              const char *association_id, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_SET_LOGGED);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    bind_text(st, 3, log_id);
+    bind_text(st, 4, contact_id);
+    bind_text(st, 5, contact_name);
+    bind_text(st, 6, association_id);
+    sqlite3_bind_int64(st, 7, time_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "marking a call logged");
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    return 0;
+}
+
+static int sq_call_release(store *base, int64_t user, int64_t call_id, int status, int reason,
+                           const char *candidates_json, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_RELEASE);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    sqlite3_bind_int(st, 3, status);
+    sqlite3_bind_int(st, 4, status == ST_UNRESOLVED ? reason : 0);
+    if (candidates_json && status == ST_UNRESOLVED)
+        bind_text(st, 5, candidates_json);
+    else
+        sqlite3_bind_null(st, 5);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "releasing a call");
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    return 0;
+}
+
+static int sq_call_unclaim(store *base, int64_t user, int64_t call_id, int64_t retry_ms,
+                           char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_UNCLAIM);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    sqlite3_bind_int64(st, 3, retry_ms > 0 ? time_now_ms() + retry_ms : 0);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "releasing a call");
+}
+
+static int sq_call_candidates(store *base, int64_t user, int64_t call_id, char **json, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_CANDIDATES);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    int rc = sqlite3_step(st);
+    const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    *json = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? mem_strdup(v ? v : "[]") : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(s, err, "reading candidates");
+    return *json ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+}
+
+const struct store_ops store_sqlite = {
+    .name = "sqlite",
+    .scheme = "sqlite:",
+    .open = sq_open,
+    .close = sq_close,
+    .file = sq_file,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_get = sq_user_get,
+    .setting_get = sq_setting_get,
+    .setting_set = sq_setting_set,
+    .call_put = sq_call_put,
+    .call_get = sq_call_get,
+    .calls_list = sq_calls_list,
+    .calls_count = sq_calls_count,
+    .note_set = sq_note_set,
+    .note_get = sq_note_get,
+    .call_claim = sq_call_claim,
+    .claim_unlogged = sq_claim_unlogged,
+    .call_set_logged = sq_call_set_logged,
+    .call_release = sq_call_release,
+    .call_unclaim = sq_call_unclaim,
+    .call_candidates = sq_call_candidates,
+};
