@@ -649,11 +649,6 @@ static int cmd_log(struct ctx *x, int argc, char **argv)
         rc = fail_err(x, r);
         goto out;
     }
-    /* Show the call as it is now. */
-    if ((r = store_call_get(x->st, x->user.id, argv[i], c, x->err))) {
-        rc = fail_err(x, r);
-        goto out;
-    }
     if (lo->json) {
         struct history h;
         if ((rc = history_init(&h, x, 1))) goto out;
@@ -907,7 +902,8 @@ static int cmd_demo(struct ctx *x, int argc, char **argv)
         const char *phone;
         const char *deals[2];
     } people[] = {
-        {"Alice Johnson", "(650) 555-0101", {"Acme renewal", "Acme expansion"}},
+        {"Alice Johnson", "(650) 555-0101", {"Acme renewal", NULL}},
+        {"Priya Patel", "650-555-0142", {"Globex pilot", "Globex rollout"}},
         {"Oliver Smith", "+44 20 7946 0958", {"London office fit-out", NULL}},
         {"Dana Lee", "650.555.0123", {NULL, NULL}},
         {"Sam Lee", "+1 650 555 0123", {NULL, NULL}},

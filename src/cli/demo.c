@@ -24,6 +24,7 @@ static const struct demo_call demo_calls[] = {
     {300, "Inbound", "+16505550123", 31, "Voicemail", 1},
     {60 * 26, "Outbound", "+16505550101", 1320, "Call connected", 1},
     {60 * 24 * 120, "Inbound", "+16505550123", 95, "Accepted", 1},
+    {75, "Outbound", "+16505550142", 410, "Call connected", 1},
 };
 
 char *demo_records(long long now_ms)

@@ -282,6 +282,14 @@ int logger_log(struct logger *lg, const char *call_ref, const struct log_choice 
         store_call_unclaim(lg->st, user, call->id, 0, NULL);
         return rc;
     }
-    return store_call_set_logged(lg->st, user, call->id, plan->log_id, plan->contact.id,
-                                 plan->contact.name, plan->association_id, err);
+    rc = store_call_set_logged(lg->st, user, call->id, plan->log_id, plan->contact.id,
+                               plan->contact.name, plan->association_id, err);
+    if (rc) return rc;
+    call->status = ST_LOGGED;
+    call->reason = CONFLICT_NONE;
+    memcpy(call->log_id, plan->log_id, sizeof call->log_id);
+    memcpy(call->contact_id, plan->contact.id, sizeof call->contact_id);
+    memcpy(call->contact_name, plan->contact.name, sizeof call->contact_name);
+    memcpy(call->association_id, plan->association_id, sizeof call->association_id);
+    return 0;
 }

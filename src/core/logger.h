@@ -65,7 +65,8 @@ int logger_write(struct logger *lg, const struct call_rec *c, const struct log_c
 
 /* A manual log, the whole way: saves choice->note, plans, claims, writes, marks logged.
  * ERR_CONFLICT with plan->reason and the candidates when a person's choice is missing;
- * ERR_ALREADY when the call is logged (nothing changes). */
+ * ERR_ALREADY when the call is logged (nothing changes). *call receives the call, as
+ * logged on success. */
 int logger_log(struct logger *lg, const char *call_ref, const struct log_choice *choice,
                struct log_plan *plan, struct call_rec *call, char *err);
 
