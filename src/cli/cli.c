@@ -229,10 +229,12 @@ typedef int (*opt_fn)(struct ctx *x, int opt, const char *arg, void *st);
 static int parse_opts(struct ctx *x, int argc, char **argv, const struct option *longopts,
                       opt_fn extra, void *st)
 {
-    optind = 1;
+    optind = 0; /* glibc: 0 re-initializes the scanner for a new argv */
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    /* Options may come before or after operands (GNU permutation); `--` ends options, for
+     * a note that starts with '-'. */
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (opt == '?' || opt == ':') {
             char what[128];
             if (optopt)
