@@ -21,7 +21,8 @@ extern "C" {
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-namespace {
+namespace
+{
 
 const PhoneNumberUtil &util()
 {
@@ -66,7 +67,8 @@ bool cache_key(const char *text, const char *region, unsigned flags, char *key)
 size_t cache_index(const char *key)
 {
     size_t h = 1469598103934665603ull; // FNV-1a
-    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
     return h % kCacheSlots;
 }
 
@@ -81,22 +83,28 @@ bool digits_only(const char *s, size_t *count)
     return n > 0;
 }
 
+// IsPossibleNumber also accepts IS_POSSIBLE_LOCAL_ONLY: a subscriber number without its
+// area code (`555-0101`), which has no E.164 form; formatting it anyway gives a wrong
+// number (`+15550101`). Only complete numbers are phone numbers here.
+bool possible(const PhoneNumber &num)
+{
+    return util().IsPossibleNumberWithReason(num) == PhoneNumberUtil::IS_POSSIBLE;
+}
+
 int parse(const char *text, const char *region, unsigned flags, char *e164, char *err)
 {
     std::string input(text);
     size_t ndigits = 0;
-    if ((flags & PHONE_TELEPHONY) && digits_only(text, &ndigits) && ndigits >= 11 &&
-        text[0] != '0')
+    if ((flags & PHONE_TELEPHONY) && digits_only(text, &ndigits) && ndigits >= 11 && text[0] != '0')
         input = "+" + input;
     PhoneNumber num;
     PhoneNumberUtil::ErrorType rc = util().Parse(input, region, &num);
-    if (rc != PhoneNumberUtil::NO_PARSING_ERROR || !util().IsPossibleNumber(num)) {
+    if (rc != PhoneNumberUtil::NO_PARSING_ERROR || !possible(num)) {
         // A bare international number without '+' that is not possible as such may still
         // be a national number ("1" trunk prefix written out, say).
         if (input != text) {
             rc = util().Parse(text, region, &num);
-            if (rc == PhoneNumberUtil::NO_PARSING_ERROR && util().IsPossibleNumber(num))
-                goto ok;
+            if (rc == PhoneNumberUtil::NO_PARSING_ERROR && possible(num)) goto ok;
         }
         return fail(err, e164, ERR_INVAL, "'%s' is not a phone number", text);
     }
@@ -224,12 +232,14 @@ extern "C" int phone_fill_mask(const char *e164, const char *mask, char *out, ch
     char nsn[PHONE_LEN];
     if (phone_national(e164, nsn, err)) return fail(nullptr, out, ERR_INVAL, " ");
     size_t stars = 0;
-    for (const char *p = mask; *p; p++) stars += *p == '*';
+    for (const char *p = mask; *p; p++)
+        stars += *p == '*';
     if (stars != strlen(nsn))
         return fail(err, out, ERR_INVAL, "phone format '%s' has %zu digits, %s has %zu", mask,
                     stars, e164, strlen(nsn));
     size_t i = 0, j = 0;
-    for (const char *p = mask; *p; p++) out[i++] = *p == '*' ? nsn[j++] : *p;
+    for (const char *p = mask; *p; p++)
+        out[i++] = *p == '*' ? nsn[j++] : *p;
     out[i] = '\0';
     return 0;
 }

@@ -19,14 +19,16 @@
 
 #define IMPORT_LINE_MAX (1024 * 1024)      /* longest JSON Lines line, without its '\n' */
 #define IMPORT_DOC_MAX (256 * 1024 * 1024) /* largest whole document */
-#define IMPORT_ID_SHOWN 64                 /* record ids quoted in messages are cut here */
+#define IMPORT_READER_MAX (IMPORT_LINE_MAX + 2)
+#define IMPORT_READER_START (64 * 1024) /* most files never need more */
+#define IMPORT_ID_SHOWN 64              /* record ids quoted in messages are cut here */
 
 /* ---- reading lines ------------------------------------------------------------------- */
 
-/* A line reader over one buffer of IMPORT_LINE_MAX + 2 bytes: room for the longest line,
- * its '\n', and one byte more so a line that is one byte too long is seen as such. Lines
- * are returned in place (not NUL-terminated; json_loadb takes a length) and are valid
- * until the next call. */
+/* A line reader over one buffer that grows (by doubling, for long lines) up to
+ * IMPORT_READER_MAX bytes: room for the longest line, its '\n', and one byte more so a line
+ * that is one byte too long is seen as such. Lines are returned in place (not
+ * NUL-terminated; json_loadb takes a length) and are valid until the next call. */
 struct reader {
     FILE *in;
     char *buf;
@@ -39,7 +41,8 @@ struct reader {
 };
 
 /* Returns 1 with a line, 0 at the end of input, ERR_TOOBIG for a line over the cap (start
- * is then left at that line, so whole-document mode can take the data over), ERR_IO. */
+ * is then left at that line, so whole-document mode can take the data over), ERR_IO or
+ * ERR_NOMEM. */
 static int reader_next(struct reader *r, const char **line, size_t *len)
 {
     for (;;) {
@@ -63,6 +66,13 @@ static int reader_next(struct reader *r, const char **line, size_t *len)
             memmove(r->buf, p, n);
             r->start = 0;
             r->end = n;
+        }
+        if (r->end == r->size) {
+            size_t size = r->size * 2 < IMPORT_READER_MAX ? r->size * 2 : IMPORT_READER_MAX;
+            char *b = mem_realloc(r->buf, size);
+            if (!b) return ERR_NOMEM;
+            r->buf = b;
+            r->size = size;
         }
         size_t got = fread(r->buf + r->end, 1, r->size - r->end, r->in);
         r->end += got;
@@ -334,10 +344,17 @@ struct import_run {
     char *err;
 };
 
-/* jansson reports running out of memory as a parse error; crmlog keeps them apart. */
+/* jansson reports running out of memory as a parse error, or, where an allocation fails
+ * deep in the parser, as no error at all (empty text); crmlog keeps them apart. */
 static int json_fail(const json_error_t *je)
 {
-    return json_error_code(je) == json_error_out_of_memory ? ERR_NOMEM : ERR_PARSE;
+    return json_error_code(je) == json_error_out_of_memory || je->text[0] == '\0' ? ERR_NOMEM
+                                                                                  : ERR_PARSE;
+}
+
+static const char *json_fail_text(const json_error_t *je)
+{
+    return je->text[0] ? je->text : "out of memory";
 }
 
 /* Parses one record and hands it on. line > 0 names a JSON Lines line, else index names
@@ -413,7 +430,7 @@ static int import_document(struct import_run *run, struct reader *r, size_t from
     buf_free(&doc); /* jansson has its own copy; do not hold both */
     if (!root) {
         rc = err_set(run->err, json_fail(&je), "%s:%d:%d: %s", run->name, je.line, je.column,
-                     je.text);
+                     json_fail_text(&je));
         goto out;
     }
     json_t *records = json_is_array(root) ? root : json_object_get(root, "records");
@@ -440,7 +457,7 @@ int import_stream(FILE *in, const char *name, const struct import_opts *opts, im
     static const struct import_opts defaults = {0};
     struct import_stats local_stats;
     struct import_run run = {name ? name : "-", opts ? opts : &defaults, cb, ctx, stats, err};
-    struct reader r = {.in = in, .size = IMPORT_LINE_MAX + 2};
+    struct reader r = {.in = in, .size = IMPORT_READER_START};
     const char *line = NULL;
     size_t len = 0;
     long blank = 0;
@@ -492,8 +509,8 @@ int import_stream(FILE *in, const char *name, const struct import_opts *opts, im
         if (is_blank(line, len)) continue;
         json_t *j = json_loadb(line, len, 0, &je);
         if (!j) {
-            rc =
-                err_set(err, json_fail(&je), "%s:%ld:%d: %s", run.name, r.line, je.column, je.text);
+            rc = err_set(err, json_fail(&je), "%s:%ld:%d: %s", run.name, r.line, je.column,
+                         json_fail_text(&je));
             goto out;
         }
         if (!json_is_object(j))
@@ -510,7 +527,8 @@ io:
         rc = err_set(err, rc, "%s:%ld: line is longer than %d bytes", run.name, r.line + 1,
                      IMPORT_LINE_MAX);
     else
-        rc = err_set(err, rc, "%s:%ld: read error", run.name, r.line + 1);
+        rc = err_set(err, rc, "%s:%ld: %s", run.name, r.line + 1,
+                     rc == ERR_IO ? "read error" : err_str(rc));
 out:
     json_decref(first);
     mem_free(r.buf);
@@ -527,7 +545,8 @@ int import_record_text(const char *text, size_t len, const struct import_opts *o
 
     *skip = 0;
     json_t *j = json_loadb(text, len, 0, &je);
-    if (!j) return err_set(err, json_fail(&je), "%d:%d: %s", je.line, je.column, je.text);
+    if (!j)
+        return err_set(err, json_fail(&je), "%d:%d: %s", je.line, je.column, json_fail_text(&je));
     if (!json_is_object(j))
         rc = err_set(msg, ERR_PARSE, "a record must be a JSON object");
     else
