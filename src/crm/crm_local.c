@@ -26,11 +26,16 @@
 #include "../core/mem.h"
 #include "../core/phone.h"
 
-#define LOCAL_REGION_LEN 3         /* "US" + NUL */
-#define LOCAL_BUSY_MS 5000         /* wait this long for another handle's write lock */
-#define LOCAL_KEY_MAX 512          /* longest idempotency key, in bytes */
-#define LOCAL_SMS_BODY_MAX 4194304 /* one day of SMS with one contact, at most */
-#define LOCAL_DAY_LEN 11           /* "YYYY-MM-DD" + NUL */
+#define LOCAL_REGION_LEN 3                    /* "US" + NUL */
+#define LOCAL_BUSY_MS 5000                    /* wait this long for another handle's write lock */
+#define LOCAL_KEY_MAX 512                     /* longest idempotency key, in bytes */
+#define LOCAL_SMS_BODY_MAX 4194304            /* one day of SMS with one contact, at most */
+#define LOCAL_DAY_LEN 11                      /* "YYYY-MM-DD" + NUL */
+#define LOCAL_MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+/* Reads through a memory map instead of one pread per page: number lookups among a million
+ * contacts touch pages all over the file, and on a VM each syscall costs microseconds. Only
+ * address space: the pages are the OS page cache, shared by every handle. */
+#define LOCAL_MMAP_SIZE "1073741824"
 
 /* Numbered migrations: entry i takes the crm_* schema from version i to i+1. Append only;
  * never edit an entry that has shipped. */
@@ -39,6 +44,9 @@ static const char *const local_migrations[] = {
     "CREATE TABLE crm_contacts ("
     "  id INTEGER PRIMARY KEY,"
     "  name TEXT NOT NULL,"
+    /* The contact's E.164 numbers, space-separated, in crm_phones order: a copy kept so the
+     * number lookup reads one row per contact. Contacts are never edited in place. */
+    "  phones TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL);"
     "CREATE TABLE crm_phones ("
     "  id INTEGER PRIMARY KEY,"
@@ -90,17 +98,15 @@ static const char *const local_migrations[] = {
     X(SAVEPOINT, "SAVEPOINT crm_local_op")                                                         \
     X(RELEASE, "RELEASE crm_local_op")                                                             \
     X(ROLLBACK_TO, "ROLLBACK TO crm_local_op")                                                     \
-    /* One row per phone of each contact having ?1, contacts in id order: the IN list              \
-     * makes a contact with two matching phones count once. */                                     \
-    X(FIND, "SELECT c.id, c.name, p.e164 FROM crm_contacts c"                                      \
-            " JOIN crm_phones p ON p.contact_id = c.id"                                            \
-            " WHERE c.id IN (SELECT contact_id FROM crm_phones WHERE e164 = ?1)"                   \
-            " ORDER BY c.id, p.id")                                                                \
+    /* Two b-tree searches per contact, in id order straight from the (e164, contact_id) index;    \
+     * a contact with the number twice comes twice in a row and is skipped in C. */                \
+    X(FIND, "SELECT c.id, c.name, c.phones FROM crm_phones p"                                      \
+            " JOIN crm_contacts c ON c.id = p.contact_id WHERE p.e164 = ?1"                        \
+            " ORDER BY p.contact_id")                                                              \
     X(FIND_COUNT, "SELECT count(DISTINCT contact_id) FROM crm_phones WHERE e164 = ?1")             \
-    X(CONTACT, "SELECT c.name, p.e164 FROM crm_contacts c"                                         \
-               " LEFT JOIN crm_phones p ON p.contact_id = c.id WHERE c.id = ?1 ORDER BY p.id")     \
+    X(CONTACT, "SELECT name, phones FROM crm_contacts WHERE id = ?1")                              \
     X(CONTACT_NAME, "SELECT name FROM crm_contacts WHERE id = ?1")                                 \
-    X(INS_CONTACT, "INSERT INTO crm_contacts (name, created_ms) VALUES (?1, ?2)")                  \
+    X(INS_CONTACT, "INSERT INTO crm_contacts (name, phones, created_ms) VALUES (?1, ?2, ?3)")      \
     X(INS_PHONE, "INSERT INTO crm_phones (contact_id, raw, e164) VALUES (?1, ?2, ?3)")             \
     X(INS_ASSOC, "INSERT INTO crm_associations (contact_id, name) VALUES (?1, ?2)")                \
     X(ASSOCS, "SELECT id, name FROM crm_associations WHERE contact_id = ?1 ORDER BY id")           \
@@ -336,6 +342,9 @@ static int local_schema_version(struct crm_local *l, int *version, char *err)
 static int local_migrate(struct crm_local *l, char *err)
 {
     int rc, version = 0;
+    /* The usual case, already current, needs no write lock: a handle opened while another
+     * connection holds a long write transaction need not wait for it. */
+    if (local_schema_version(l, &version, NULL) == 0 && version == LOCAL_SCHEMA_VERSION) return 0;
     if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return local_db_fail(l, sqlite3_errcode(l->db), "migrating the CRM schema", err);
     if (sqlite3_exec(l->db,
@@ -412,7 +421,8 @@ static int local_open(crm **out, const char *config, char *err)
     sqlite3_busy_timeout(l->db, LOCAL_BUSY_MS);
     if ((rc = local_pragma(l, "PRAGMA journal_mode=WAL", err)) ||
         (rc = local_pragma(l, "PRAGMA synchronous=NORMAL", err)) ||
-        (rc = local_pragma(l, "PRAGMA foreign_keys=ON", err)))
+        (rc = local_pragma(l, "PRAGMA foreign_keys=ON", err)) ||
+        (rc = local_pragma(l, "PRAGMA mmap_size=" LOCAL_MMAP_SIZE, err)))
         goto out;
     if ((rc = local_migrate(l, err))) goto out;
     for (int i = 0; i < ST_COUNT; i++) {
@@ -463,6 +473,7 @@ static int local_add_contact(crm *c, const char *name, const char *const *phones
 {
     struct crm_local *l = (struct crm_local *)c;
     char e164[CRM_MAX_PHONES][PHONE_LEN];
+    char list[CRM_MAX_PHONES * PHONE_LEN]; /* e164, space-separated */
     sqlite3_stmt *s;
     int64_t id = 0;
     int rc, owned = 0;
@@ -482,11 +493,18 @@ static int local_add_contact(crm *c, const char *name, const char *const *phones
                        CRM_MAX_ASSOCS, nassocs);
     for (size_t i = 0; i < nassocs; i++)
         if ((rc = local_check_name(assocs[i], "association", err))) return rc;
+    for (size_t i = 0, used = 0; i < nphones; i++) {
+        size_t n = strlen(e164[i]);
+        if (i) list[used++] = ' ';
+        memcpy(list + used, e164[i], n + 1);
+        used += n;
+    }
 
     if ((rc = local_tx_begin(l, &owned, err))) return rc;
     s = l->st[ST_INS_CONTACT];
     local_bind_text(s, 1, name);
-    sqlite3_bind_int64(s, 2, time_now_ms());
+    local_bind_text(s, 2, list);
+    sqlite3_bind_int64(s, 3, time_now_ms());
     if ((rc = local_exec(l, ST_INS_CONTACT, "adding a contact", err))) goto out;
     id = sqlite3_last_insert_rowid(l->db);
     s = l->st[ST_INS_PHONE];
@@ -522,6 +540,24 @@ static int local_create_contact(crm *c, const char *name, const char *e164, stru
     return local_add_contact(c, name, phones, 1, NULL, 0, out, err);
 }
 
+/* Fills out from a row holding the contact's name and space-separated phones columns. */
+static void local_contact_row(sqlite3_stmt *s, int64_t id, int name_col, int phones_col,
+                              struct crm_contact *out)
+{
+    local_format_id(id, out->id);
+    local_column_copy(s, name_col, out->name, sizeof out->name);
+    const char *p = (const char *)sqlite3_column_text(s, phones_col);
+    out->nphones = 0;
+    while (p && *p && out->nphones < CRM_MAX_PHONES) {
+        size_t n = strcspn(p, " ");
+        size_t keep = n < PHONE_LEN ? n : PHONE_LEN - 1;
+        memcpy(out->phones[out->nphones], p, keep);
+        out->phones[out->nphones++][keep] = '\0';
+        p += n;
+        p += strspn(p, " ");
+    }
+}
+
 /* '+' and 1..15 digits: the form numbers are stored in, looked up without parsing. */
 static int local_is_e164(const char *s)
 {
@@ -540,7 +576,8 @@ static int local_find_contacts(crm *c, const char *number, struct crm_contact_li
 {
     struct crm_local *l = (struct crm_local *)c;
     char e164[PHONE_LEN];
-    int rc = 0;
+    int rc = 0, more = 0;
+    int64_t last = 0;
 
     out->n = out->total = 0;
     if (!number) return err_set(err, ERR_INVAL, "no phone number given");
@@ -550,24 +587,15 @@ static int local_find_contacts(crm *c, const char *number, struct crm_contact_li
     }
     sqlite3_stmt *s = l->st[ST_FIND];
     local_bind_text(s, 1, number);
-    int64_t last = 0;
-    int more = 0;
-    struct crm_contact *cur = NULL;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(s, 0);
-        if (id != last) {
-            if (out->n == CRM_MAX_MATCHES) {
-                more = 1;
-                break;
-            }
-            last = id;
-            cur = &out->items[out->n++];
-            local_format_id(id, cur->id);
-            local_column_copy(s, 1, cur->name, sizeof cur->name);
-            cur->nphones = 0;
+        if (id == last) continue; /* the same contact has this number twice */
+        if (out->n == CRM_MAX_MATCHES) {
+            more = 1;
+            break;
         }
-        if (cur->nphones < CRM_MAX_PHONES)
-            local_column_copy(s, 2, cur->phones[cur->nphones++], PHONE_LEN);
+        last = id;
+        local_contact_row(s, id, 1, 2, &out->items[out->n++]);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
@@ -595,27 +623,17 @@ static int local_get_contact(crm *c, const char *id, struct crm_contact *out, ch
     int64_t cid;
     int rc;
 
+    memset(out, 0, sizeof *out);
     if (local_parse_id(id, &cid))
         return err_set(err, ERR_NOTFOUND, "no contact with id %.64s", id ? id : "(none)");
-    memset(out, 0, sizeof *out);
     sqlite3_stmt *s = l->st[ST_CONTACT];
     sqlite3_bind_int64(s, 1, cid);
-    size_t rows = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (rows++ == 0) {
-            local_format_id(cid, out->id);
-            local_column_copy(s, 0, out->name, sizeof out->name);
-        }
-        if (sqlite3_column_type(s, 1) != SQLITE_NULL && out->nphones < CRM_MAX_PHONES)
-            local_column_copy(s, 1, out->phones[out->nphones++], PHONE_LEN);
-    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) local_contact_row(s, cid, 0, 1, out);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        memset(out, 0, sizeof *out);
-        return local_db_fail(l, rc, "reading a contact", err);
-    }
-    if (rows == 0) return err_set(err, ERR_NOTFOUND, "no contact with id %s", id);
-    return 0;
+    if (rc == SQLITE_ROW) return 0;
+    if (rc == SQLITE_DONE) return err_set(err, ERR_NOTFOUND, "no contact with id %s", id);
+    return local_db_fail(l, rc, "reading a contact", err);
 }
 
 static int local_list_associations(crm *c, const char *contact_id, struct crm_assoc_list *out,
@@ -830,9 +848,9 @@ static int local_sms_body(struct crm_local *l, int64_t activity, char *err)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         char when[32];
         time_format(sqlite3_column_int64(s, 0), when, sizeof when);
+        const char *dir = (const char *)sqlite3_column_text(s, 1);
         const char *text = (const char *)sqlite3_column_text(s, 2);
-        if ((rc = buf_printf(&b, "%s%.8s UTC %s: ", b.len ? "\n" : "", when + 11,
-                             (const char *)sqlite3_column_text(s, 1))))
+        if ((rc = buf_printf(&b, "%s%.8s UTC %s: ", b.len ? "\n" : "", when + 11, dir ? dir : "")))
             goto fail;
         size_t start = b.len;
         if ((rc = buf_puts(&b, text ? text : ""))) goto fail;
@@ -876,6 +894,10 @@ static int local_log_sms(crm *c, const struct crm_log *log, char *activity_id, c
     if (call->direction != DIR_INBOUND && call->direction != DIR_OUTBOUND)
         return err_set(err, ERR_INVAL, "message direction %d is neither inbound nor outbound",
                        call->direction);
+    /* The day key and body times need a calendar date: 1970 to 9999. */
+    if (call->start_ms < 0 || call->start_ms > LOCAL_MAX_MS)
+        return err_set(err, ERR_INVAL, "message time %" PRId64 " ms is out of range",
+                       call->start_ms);
     if (strnlen(call->text, CALL_TEXT_LEN) == CALL_TEXT_LEN)
         return err_set(err, ERR_INVAL, "message text is not terminated");
 
