@@ -1005,6 +1005,8 @@ int cli_main(int argc, char **argv)
                                       {"help", no_argument, NULL, 'h'},
                                       {"version", no_argument, NULL, 'V'},
                                       {0}};
+    /* JSON allocations go through mem_* like everything of ours. */
+    json_set_alloc_funcs(mem_alloc, mem_free);
     struct ctx x = {.cmd = "", .db = getenv("CRMLOG_DB")};
     if (!x.db || !*x.db) x.db = "crmlog.db";
     optind = 1;

@@ -126,7 +126,10 @@ void time_format(int64_t ms, char *out, size_t len)
     int frac = (int)(ms - secs * 1000);
     time_t t = (time_t)secs;
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, len, "invalid-time");
+        return;
+    }
     snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }

@@ -12,9 +12,9 @@ static const char *const err_texts[] = {
 const char *err_str(int code)
 {
     if (code == 0) return "ok";
-    size_t i = (size_t)(-code - 1);
-    if (code > 0 || i >= sizeof err_texts / sizeof err_texts[0]) return "unknown error";
-    return err_texts[i];
+    const int n = (int)(sizeof err_texts / sizeof err_texts[0]);
+    if (code > 0 || code < -n) return "unknown error";
+    return err_texts[-code - 1];
 }
 
 int err_set(char *err, int code, const char *fmt, ...)
