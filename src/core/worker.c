@@ -36,7 +36,8 @@ static void decide(struct logger *lg, const struct call_rec *c, struct log_plan 
         if (!o->candidates) o->status = -1;
         return;
     }
-    if (lg->settings.auto_log_form_only) {
+    /* The log form is for calls; an SMS joins its day's log without one. */
+    if (lg->settings.auto_log_form_only && c->type == CALL_VOICE) {
         o->status = ST_REVIEW;
         return;
     }

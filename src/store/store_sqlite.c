@@ -83,7 +83,7 @@ static const char *const stmt_sql[S__COUNT] = {
                        " ORDER BY start_ms DESC, id DESC",
     [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
                    " SELECT id, user_id, ?3, ?4 FROM calls WHERE id=?1 AND user_id=?2"
-                   " AND status<>2 AND lease_until<?4"
+                   " AND type=0 AND status<>2 AND lease_until<?4"
                    " ON CONFLICT (call_id) DO UPDATE SET text=excluded.text,"
                    " updated_ms=excluded.updated_ms",
     [S_NOTE_GET] = "SELECT text FROM notes WHERE call_id=?1 AND user_id=?2",
@@ -483,8 +483,9 @@ static int sq_calls_count(store *base, int64_t user, int status, int64_t *n, cha
     return rc == SQLITE_ROW ? 0 : db_fail(s, err, "counting calls");
 }
 
-/* Why a conditional write on call_id did nothing: no such call, logged, or leased. */
-static int why_not(struct sq_store *s, int64_t user, int64_t call_id, char *err)
+/* Why a conditional write on call_id did nothing: no such call, logged, or leased (or, for
+ * a note, an SMS). */
+static int why_not(struct sq_store *s, int64_t user, int64_t call_id, int for_note, char *err)
 {
     struct call_rec c;
     char ref[32];
@@ -497,6 +498,9 @@ static int why_not(struct sq_store *s, int64_t user, int64_t call_id, char *err)
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) return err_set(err, ERR_NOTFOUND, "no call %s", ref);
     if (rc != SQLITE_ROW) return db_fail(s, err, "reading a call");
+    if (for_note && c.type == CALL_SMS)
+        return err_set(err, ERR_INVAL,
+                       "%s is an SMS; notes are for calls (an SMS is logged with its text)", ref);
     if (c.status == ST_LOGGED)
         return err_set(err, ERR_ALREADY,
                        "call %s is already logged (activity %s); edit it in the CRM", ref,
@@ -516,7 +520,7 @@ static int sq_note_set(store *base, int64_t user, int64_t call_id, const char *t
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return db_fail(s, err, "saving a note");
-    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, 1, err);
     return 0;
 }
 
@@ -552,7 +556,7 @@ static int sq_call_claim(store *base, int64_t user, int64_t call_id, int64_t lea
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return db_fail(s, err, "claiming a call");
-    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, 0, err);
     return 0;
 }
 
@@ -590,7 +594,7 @@ static int sq_call_set_logged(store *base, int64_t user, int64_t call_id, const 
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return db_fail(s, err, "marking a call logged");
-    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, 0, err);
     return 0;
 }
 
@@ -610,7 +614,7 @@ static int sq_call_release(store *base, int64_t user, int64_t call_id, int statu
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return db_fail(s, err, "releasing a call");
-    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, err);
+    if (sqlite3_changes(s->db) == 0) return why_not(s, user, call_id, 0, err);
     return 0;
 }
 
