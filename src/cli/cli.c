@@ -14,6 +14,7 @@
 #include "../core/err.h"
 #include "../core/logger.h"
 #include "../core/mem.h"
+#include "../core/view.h"
 #include "../core/worker.h"
 #include "../sources/import.h"
 
@@ -32,7 +33,8 @@ struct ctx {
 
 /* ---------- errors and output ---------- */
 
-static int fail(struct ctx *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct ctx *x, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct ctx *x, int code, const char *fmt, ...)
 {
@@ -48,7 +50,7 @@ static int fail(struct ctx *x, int code, const char *fmt, ...)
 /* Maps an ERR_* code (message already in x->err) to the documented exit code. */
 static int fail_err(struct ctx *x, int rc)
 {
-    int code = rc == ERR_ALREADY ? EXIT_ALREADY
+    int code = rc == ERR_ALREADY    ? EXIT_ALREADY
                : rc == ERR_CONFLICT ? EXIT_CHOICE
                : rc == ERR_USAGE    ? EXIT_USAGE
                                     : EXIT_ERROR;
@@ -95,102 +97,16 @@ static int open_all(struct ctx *x)
     return 0;
 }
 
-/* ---------- JSON shapes (docs/cli.md) ---------- */
-
-static json_t *contact_json(const struct crm_contact *c, const struct crm_assoc_list *assocs)
-{
-    json_t *phones = json_array();
-    for (size_t i = 0; i < c->nphones; i++) json_array_append_new(phones, json_string(c->phones[i]));
-    json_t *as = json_array();
-    for (size_t i = 0; assocs && i < assocs->n; i++)
-        json_array_append_new(as, json_pack("{s:s,s:s}", "id", assocs->items[i].id, "name",
-                                            assocs->items[i].name));
-    return json_pack("{s:s,s:s,s:o,s:o}", "id", c->id, "name", c->name, "phones", phones,
-                     "associations", as);
-}
-
-/* Match results per number, kept for one command so a history with the same number a
- * thousand times asks the CRM once. */
-struct match_memo {
-    char number[PHONE_LEN];
-    size_t total;
-    char id[CALL_ID_LEN];
-    char name[CALL_NAME_LEN];
-};
-#define MEMO_SLOTS 4096
+/* ---------- history walks ---------- */
 
 struct history {
     struct ctx *x;
-    struct match_memo *memo;
+    view *v;
     int64_t now;
     int json;
     size_t count;
     int rc;
 };
-
-static int match_cached(struct history *h, const char *number, struct match_memo **out)
-{
-    size_t hsh = 5381;
-    for (const char *p = number; *p; p++) hsh = hsh * 33 + (unsigned char)*p;
-    struct match_memo *m = &h->memo[hsh % MEMO_SLOTS];
-    if (strcmp(m->number, number) != 0) {
-        struct crm_contact_list l;
-        int rc = logger_match(&h->x->lg, number, &l, h->x->err);
-        if (rc) return rc;
-        snprintf(m->number, sizeof m->number, "%s", number);
-        m->total = l.total;
-        m->id[0] = m->name[0] = '\0';
-        if (l.n) {
-            snprintf(m->id, sizeof m->id, "%s", l.items[0].id);
-            snprintf(m->name, sizeof m->name, "%s", l.items[0].name);
-        }
-    }
-    *out = m;
-    return 0;
-}
-
-/* The call as docs/cli.md shows it. Matching is live for calls not yet logged; a logged
- * call shows the contact it was logged to. */
-static json_t *call_json(struct history *h, const struct call_rec *c)
-{
-    struct ctx *x = h->x;
-    char when[32];
-    time_format(c->start_ms, when, sizeof when);
-    json_t *contact = json_null();
-    size_t matches = 0;
-    if (*c->number && !c->internal) {
-        struct match_memo *m;
-        if (match_cached(h, c->number, &m)) return NULL;
-        matches = m->total;
-        if (c->status != ST_LOGGED && m->total == 1)
-            contact = json_pack("{s:s,s:s}", "id", m->id, "name", m->name);
-    }
-    if (c->status == ST_LOGGED && *c->contact_id) {
-        json_decref(contact);
-        contact = json_pack("{s:s,s:s}", "id", c->contact_id, "name", c->contact_name);
-    }
-    char *note = NULL;
-    if (store_note_get(x->st, x->user.id, c->id, &note, x->err)) {
-        json_decref(contact);
-        return NULL;
-    }
-    const char *reason = c->status == ST_UNRESOLVED ? conflict_str(c->reason) : NULL;
-    json_t *j = json_pack(
-        "{s:I,s:s,s:s,s:s,s:s?,s:s,s:i,s:s?,s:s?,s:o,s:I,s:s,s:s?,s:s?,s:s?,s:b,s:b}", "id",
-        (json_int_t)c->id, "session_id", c->session_id, "type", call_type_str(c->type),
-        "direction", call_dir_str(c->direction), "number", *c->number ? c->number : NULL,
-        "start_time", when, "duration", c->duration, "result", *c->result ? c->result : NULL,
-        "recording", *c->recording ? c->recording : NULL, "contact", contact, "matches",
-        (json_int_t)matches, "status", call_status_str(c->status), "reason", reason, "log_id",
-        *c->log_id ? c->log_id : NULL, "note", note, "past_retention",
-        call_past_retention(c, h->now), "internal", c->internal);
-    mem_free(note);
-    if (j && c->internal && *c->extension)
-        json_object_set_new(j, "extension", json_string(c->extension));
-    if (j && c->type == CALL_SMS) json_object_set_new(j, "text", json_string(c->text));
-    if (j && *c->party_name) json_object_set_new(j, "name", json_string(c->party_name));
-    return j;
-}
 
 static int history_init(struct history *h, struct ctx *x, int json)
 {
@@ -198,8 +114,7 @@ static int history_init(struct history *h, struct ctx *x, int json)
     h->x = x;
     h->json = json;
     h->now = time_now_ms();
-    h->memo = mem_calloc(MEMO_SLOTS, sizeof *h->memo);
-    return h->memo ? 0 : fail(x, EXIT_ERROR, "out of memory");
+    return view_open(&x->lg, &h->v, x->err) ? fail(x, EXIT_ERROR, "out of memory") : 0;
 }
 
 /* ---------- commands ---------- */
@@ -316,14 +231,13 @@ static int cmd_import(struct ctx *x, int argc, char **argv)
     if (in != stdin) fclose(in);
     if (rc) return fail(x, EXIT_ERROR, "%s; nothing was imported", x->err);
     if (json)
-        return print_json(json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records",
-                                    (json_int_t)stats.records, "calls", (json_int_t)stats.calls,
-                                    "sms", (json_int_t)stats.sms, "added", (json_int_t)ic.added,
-                                    "updated", (json_int_t)ic.updated, "unchanged",
-                                    (json_int_t)ic.unchanged, "skipped",
-                                    (json_int_t)stats.skipped));
-    printf("imported %zu calls and %zu SMS: %zu new, %zu updated, %zu already there",
-           stats.calls, stats.sms, ic.added, ic.updated, ic.unchanged);
+        return print_json(
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)stats.records,
+                      "calls", (json_int_t)stats.calls, "sms", (json_int_t)stats.sms, "added",
+                      (json_int_t)ic.added, "updated", (json_int_t)ic.updated, "unchanged",
+                      (json_int_t)ic.unchanged, "skipped", (json_int_t)stats.skipped));
+    printf("imported %zu calls and %zu SMS: %zu new, %zu updated, %zu already there", stats.calls,
+           stats.sms, ic.added, ic.updated, ic.unchanged);
     if (stats.skipped) printf(", %zu skipped (fax, voicemail, pager)", stats.skipped);
     printf("\n");
     return EXIT_OK;
@@ -367,11 +281,12 @@ static int print_contact(struct ctx *x, const struct crm_contact *c, json_t *arr
     int rc = x->crm->ops->list_associations(x->crm, c->id, &assocs, x->err);
     if (rc) return fail_err(x, rc);
     if (arr) {
-        json_array_append_new(arr, contact_json(c, &assocs));
+        json_array_append_new(arr, view_contact(c, &assocs));
         return 0;
     }
     printf("%s\t%s\t", c->id, c->name);
-    for (size_t i = 0; i < c->nphones; i++) printf("%s%s", i ? ", " : "", c->phones[i]);
+    for (size_t i = 0; i < c->nphones; i++)
+        printf("%s%s", i ? ", " : "", c->phones[i]);
     for (size_t i = 0; i < assocs.n; i++)
         printf("%s%s (%s)", i ? ", " : "\tassociations: ", assocs.items[i].name,
                assocs.items[i].id);
@@ -399,8 +314,8 @@ static int cmd_contacts(struct ctx *x, int argc, char **argv)
         if (!co.nphones) return usage_error(x, "contacts add needs at least one --phone NUMBER");
         if ((rc = open_all(x))) return rc;
         struct crm_contact c;
-        rc = x->crm->ops->add_contact(x->crm, co.name, co.phones, co.nphones, co.assocs,
-                                      co.nassocs, &c, x->err);
+        rc = x->crm->ops->add_contact(x->crm, co.name, co.phones, co.nphones, co.assocs, co.nassocs,
+                                      &c, x->err);
         if (rc) return fail_err(x, rc);
         if (!co.json) return print_contact(x, &c, NULL);
         json_t *arr = json_array();
@@ -463,11 +378,10 @@ static void print_call_line(const struct call_rec *c, json_t *j, int64_t now)
     when[16] = '\0';
     snprintf(dur, sizeof dur, "%d:%02d", c->duration / 60, c->duration % 60);
     json_t *contact = json_object_get(j, "contact");
-    const char *who = json_is_object(contact)
-                          ? json_string_value(json_object_get(contact, "name"))
-                      : *c->number ? c->number
-                      : c->internal ? c->extension
-                                    : "(withheld)";
+    const char *who = json_is_object(contact) ? json_string_value(json_object_get(contact, "name"))
+                      : *c->number            ? c->number
+                      : c->internal           ? c->extension
+                                              : "(withheld)";
     printf("%-6lld %s  %-3s %-4s %-28.28s %6s  %-14.14s %s", (long long)c->id, when,
            c->direction == DIR_OUTBOUND ? "out" : "in", call_type_str(c->type), who,
            c->type == CALL_SMS ? "" : dur, c->result, call_status_str(c->status));
@@ -481,7 +395,7 @@ static void print_call_line(const struct call_rec *c, json_t *j, int64_t now)
 static int history_row(const struct call_rec *c, void *p)
 {
     struct history *h = p;
-    json_t *j = call_json(h, c);
+    json_t *j = view_call(h->v, c, h->x->err);
     if (!j) return h->rc = ERR_NOMEM;
     if (h->json) {
         if (h->count) fputc(',', stdout);
@@ -496,9 +410,8 @@ static int history_row(const struct call_rec *c, void *p)
 
 static int cmd_calls(struct ctx *x, int argc, char **argv)
 {
-    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
-                                      {"status", required_argument, NULL, 's'},
-                                      {0}};
+    static const struct option o[] = {
+        {"json", no_argument, NULL, 'j'}, {"status", required_argument, NULL, 's'}, {0}};
     struct calls_opts co = {.status = -1};
     int i = parse_opts(x, argc, argv, o, opt_calls, &co);
     if (i < 0) return EXIT_USAGE;
@@ -512,7 +425,7 @@ static int cmd_calls(struct ctx *x, int argc, char **argv)
     if (co.json) fputc('[', stdout);
     rc = store_calls_list(x->st, x->user.id, co.status, history_row, &h, x->err);
     if (co.json) fputs("]\n", stdout);
-    mem_free(h.memo);
+    view_close(h.v);
     if (rc) return fail_err(x, rc);
     if (!co.json && h.count == 0) printf("no calls\n");
     return EXIT_OK;
@@ -531,8 +444,7 @@ static int cmd_note(struct ctx *x, int argc, char **argv)
     if (rc) return rc;
     struct call_rec c;
     if ((rc = store_call_get(x->st, x->user.id, argv[i], &c, x->err))) return fail_err(x, rc);
-    if ((rc = store_note_set(x->st, x->user.id, c.id, argv[i + 1], x->err)))
-        return fail_err(x, rc);
+    if ((rc = store_note_set(x->st, x->user.id, c.id, argv[i + 1], x->err))) return fail_err(x, rc);
     printf("note saved for call %lld\n", (long long)c.id);
     return EXIT_OK;
 }
@@ -581,14 +493,6 @@ static int opt_log(struct ctx *x, int opt, const char *arg, void *p)
     return 0;
 }
 
-static json_t *plan_candidates(const struct log_plan *plan)
-{
-    char *text = logger_candidates_json(plan);
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    mem_free(text);
-    return j;
-}
-
 static int cmd_log(struct ctx *x, int argc, char **argv)
 {
     static const struct option o[] = {{"json", no_argument, NULL, 'j'},
@@ -619,8 +523,8 @@ static int cmd_log(struct ctx *x, int argc, char **argv)
     int r = logger_log(&x->lg, argv[i], &lo->choice, plan, c, x->err);
     if (r == ERR_CONFLICT) {
         if (lo->json) {
-            print_json(json_pack("{s:s,s:o}", "reason", conflict_str(plan->reason),
-                                 "candidates", plan_candidates(plan)));
+            print_json(json_pack("{s:s,s:o}", "reason", conflict_str(plan->reason), "candidates",
+                                 view_candidates(plan)));
         } else {
             const char *how = plan->reason == CONFLICT_NO_CONTACT
                                   ? "no contact has this number; give --new-contact NAME "
@@ -632,8 +536,8 @@ static int cmd_log(struct ctx *x, int argc, char **argv)
                                     "--association ID";
             fprintf(stderr, "crmlog log: call %lld not logged (%s): %s\n", (long long)c->id,
                     conflict_str(plan->reason), how);
-            size_t n = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS ? plan->assocs.n
-                                                                       : plan->matches.n;
+            size_t n =
+                plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS ? plan->assocs.n : plan->matches.n;
             for (size_t k = 0; k < n; k++) {
                 const char *id = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS
                                      ? plan->assocs.items[k].id
@@ -654,8 +558,8 @@ static int cmd_log(struct ctx *x, int argc, char **argv)
     if (lo->json) {
         struct history h;
         if ((rc = history_init(&h, x, 1))) goto out;
-        rc = print_json(call_json(&h, c));
-        mem_free(h.memo);
+        rc = print_json(view_call(h.v, c, x->err));
+        view_close(h.v);
     } else {
         printf("logged call %lld to %s (contact %s)%s%s as activity %s\n", (long long)c->id,
                c->contact_name, c->contact_id, *c->association_id ? ", association " : "",
@@ -679,27 +583,15 @@ static int cmd_fields(struct ctx *x, int argc, char **argv)
     if (i != argc) return usage_error(x, "fields takes no operands");
     int rc = open_all(x);
     if (rc) return rc;
+    if (json) return print_json(view_fields(x->crm));
     const struct crm_ops *ops = x->crm->ops;
-    json_t *arr = json_array();
     for (size_t k = 0; k < ops->nfields; k++) {
         const struct crm_field *f = &ops->fields[k];
-        json_t *choices = f->choices ? json_array() : json_null();
+        printf("%s (%s)%s", f->name, f->label, f->required ? " required" : "");
         for (size_t c = 0; f->choices && f->choices[c]; c++)
-            json_array_append_new(choices, json_string(f->choices[c]));
-        if (json) {
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:b}", "name", f->name, "label",
-                                                 f->label, "choices", choices, "required",
-                                                 f->required));
-        } else {
-            printf("%s (%s)%s", f->name, f->label, f->required ? " required" : "");
-            for (size_t c = 0; f->choices && f->choices[c]; c++)
-                printf("%s%s", c ? ", " : ": ", f->choices[c]);
-            printf("\n");
-            json_decref(choices);
-        }
+            printf("%s%s", c ? ", " : ": ", f->choices[c]);
+        printf("\n");
     }
-    if (json) return print_json(arr);
-    json_decref(arr);
     return EXIT_OK;
 }
 
@@ -721,26 +613,17 @@ static int opt_activities(struct ctx *x, int opt, const char *arg, void *p)
 static int activity_row(const struct crm_activity *a, void *p)
 {
     json_t *arr = p;
-    json_t *fields = json_loads(a->fields_json ? a->fields_json : "{}", 0, NULL);
-    json_t *j = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s,s:s,s:o}", "id", a->id, "contact_id",
-                          a->contact_id, "association_id",
-                          a->association_id && *a->association_id ? a->association_id : NULL,
-                          "kind", a->kind, "subject", a->subject, "body", a->body, "session_id",
-                          a->session_id, "fields", fields ? fields : json_object());
-    if (!j) return ERR_NOMEM;
-    if (arr) return json_array_append_new(arr, j) ? ERR_NOMEM : 0;
+    if (arr) return json_array_append_new(arr, view_activity(a)) ? ERR_NOMEM : 0;
     printf("%s\tcontact %s%s%s\t%s\t%s\n", a->id, a->contact_id,
            a->association_id && *a->association_id ? ", association " : "",
            a->association_id ? a->association_id : "", a->kind, a->subject);
-    json_decref(j);
     return 0;
 }
 
 static int cmd_activities(struct ctx *x, int argc, char **argv)
 {
-    static const struct option o[] = {{"json", no_argument, NULL, 'j'},
-                                      {"contact", required_argument, NULL, 'c'},
-                                      {0}};
+    static const struct option o[] = {
+        {"json", no_argument, NULL, 'j'}, {"contact", required_argument, NULL, 'c'}, {0}};
     struct activities_opts ao = {0};
     int i = parse_opts(x, argc, argv, o, opt_activities, &ao);
     if (i < 0) return EXIT_USAGE;
@@ -780,19 +663,17 @@ static int cmd_settings(struct ctx *x, int argc, char **argv)
     }
     if (argc != i) return usage_error(x, "say settings, or settings set KEY VALUE");
     if ((rc = open_store(x))) return rc;
-    json_t *obj = json ? json_object() : NULL;
+    if (json) {
+        json_t *obj = view_settings(x->st, x->user.id, x->err);
+        return obj ? print_json(obj) : fail_err(x, ERR_DB);
+    }
     for (size_t k = 0; k < settings_ndefs; k++) {
         char val[SETTING_VALUE_LEN];
-        if ((rc = settings_get(x->st, x->user.id, settings_defs[k].key, val, x->err))) {
-            json_decref(obj);
+        if ((rc = settings_get(x->st, x->user.id, settings_defs[k].key, val, x->err)))
             return fail_err(x, rc);
-        }
-        if (obj)
-            json_object_set_new(obj, settings_defs[k].key, json_string(val));
-        else
-            printf("%-20s %-24s # %s\n", settings_defs[k].key, val, settings_defs[k].help);
+        printf("%-20s %-24s # %s\n", settings_defs[k].key, val, settings_defs[k].help);
     }
-    return obj ? print_json(obj) : EXIT_OK;
+    return EXIT_OK;
 }
 
 /* autolog */
@@ -830,29 +711,21 @@ static int unresolved_row(const struct call_rec *c, void *p)
 {
     struct unresolved_walk *w = p;
     struct ctx *x = w->h.x;
+    if (w->arr) {
+        json_t *j = view_unresolved(w->h.v, c, x->err);
+        return !j || json_array_append_new(w->arr, j) ? ERR_NOMEM : 0;
+    }
     char *cands = NULL;
     if (store_call_candidates(x->st, x->user.id, c->id, &cands, x->err)) return ERR_DB;
     json_t *cj = json_loads(cands, 0, NULL);
     mem_free(cands);
-    if (!cj) cj = json_array();
-    if (w->arr) {
-        json_t *call = call_json(&w->h, c);
-        if (!call) {
-            json_decref(cj);
-            return ERR_NOMEM;
-        }
-        json_array_append_new(w->arr, json_pack("{s:o,s:s,s:o}", "call", call, "reason",
-                                                conflict_str(c->reason), "candidates", cj));
-        return 0;
-    }
     char when[32];
     time_format(c->start_ms, when, sizeof when);
     when[10] = ' ';
     when[16] = '\0';
     printf("%-6lld %s  %-4s %-16s %s", (long long)c->id, when, call_type_str(c->type),
            *c->number ? c->number : "(withheld)", conflict_str(c->reason));
-    size_t n = json_array_size(cj);
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < json_array_size(cj); k++) {
         json_t *e = json_array_get(cj, k);
         printf("%s%s %s", k ? ", " : ": ", json_string_value(json_object_get(e, "id")),
                json_string_value(json_object_get(e, "name")));
@@ -875,7 +748,7 @@ static int cmd_unresolved(struct ctx *x, int argc, char **argv)
     if ((rc = history_init(&w.h, x, json))) return rc;
     w.arr = json ? json_array() : NULL;
     rc = store_calls_list(x->st, x->user.id, ST_UNRESOLVED, unresolved_row, &w, x->err);
-    mem_free(w.h.memo);
+    view_close(w.h.v);
     if (rc) {
         json_decref(w.arr);
         return fail_err(x, rc);
@@ -914,8 +787,8 @@ static int cmd_demo(struct ctx *x, int argc, char **argv)
         struct crm_contact c;
         const char *phones[] = {people[k].phone};
         size_t nd = people[k].deals[1] ? 2 : people[k].deals[0] ? 1 : 0;
-        if ((rc = x->crm->ops->add_contact(x->crm, people[k].name, phones, 1, people[k].deals,
-                                           nd, &c, x->err)))
+        if ((rc = x->crm->ops->add_contact(x->crm, people[k].name, phones, 1, people[k].deals, nd,
+                                           &c, x->err)))
             return fail_err(x, rc);
     }
     char *text = demo_records(time_now_ms());
@@ -987,11 +860,10 @@ static const struct cmd *find_cmd(const char *name)
 
 static void print_help(FILE *out)
 {
-    fprintf(out,
-            "usage: crmlog [--db PATH] [--user NAME] COMMAND [ARGS]\n\n"
-            "Logs every phone call and SMS into the CRM, exactly once.\n\n"
-            "The store is --db PATH, else $CRMLOG_DB, else ./crmlog.db. Commands act for the\n"
-            "first user unless --user NAME is given.\n\ncommands:\n");
+    fprintf(out, "usage: crmlog [--db PATH] [--user NAME] COMMAND [ARGS]\n\n"
+                 "Logs every phone call and SMS into the CRM, exactly once.\n\n"
+                 "The store is --db PATH, else $CRMLOG_DB, else ./crmlog.db. Commands act for the\n"
+                 "first user unless --user NAME is given.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         fprintf(out, "  crmlog %s\n", cmds[i].usage);
     fprintf(out, "\nexit codes: 0 ok, 1 error, 2 usage, 3 needs a person's choice, 4 already "

@@ -26,21 +26,21 @@ enum conflict {
     CONFLICT_MULTIPLE_ASSOCIATIONS = 3,
 };
 
-#define CALL_ID_LEN 128   /* session ids, message ids, CRM ids */
-#define CALL_NAME_LEN 256 /* people's names */
-#define CALL_SHORT_LEN 64 /* result, action */
-#define CALL_URL_LEN 1024 /* recording link */
+#define CALL_ID_LEN 128    /* session ids, message ids, CRM ids */
+#define CALL_NAME_LEN 256  /* people's names */
+#define CALL_SHORT_LEN 64  /* result, action */
+#define CALL_URL_LEN 1024  /* recording link */
 #define CALL_TEXT_LEN 4096 /* SMS text */
 
 struct call_rec {
-    int64_t id;      /* crmlog's id; 0 before the store assigns one */
-    int64_t user_id; /* owner */
-    int type;        /* enum call_type */
-    int direction;   /* enum call_dir */
-    char session_id[CALL_ID_LEN]; /* telephony session id; the message id for SMS */
-    char record_id[CALL_ID_LEN];  /* telephony's own record id (call-log id), may be "" */
-    char number[PHONE_LEN];       /* other party, E.164; "" when internal or withheld */
-    char extension[PHONE_LEN];    /* other party's extension when internal, else "" */
+    int64_t id;                     /* crmlog's id; 0 before the store assigns one */
+    int64_t user_id;                /* owner */
+    int type;                       /* enum call_type */
+    int direction;                  /* enum call_dir */
+    char session_id[CALL_ID_LEN];   /* telephony session id; the message id for SMS */
+    char record_id[CALL_ID_LEN];    /* telephony's own record id (call-log id), may be "" */
+    char number[PHONE_LEN];         /* other party, E.164; "" when internal or withheld */
+    char extension[PHONE_LEN];      /* other party's extension when internal, else "" */
     char party_name[CALL_NAME_LEN]; /* caller-id name from telephony, may be "" */
     char own_number[PHONE_LEN];     /* this user's side (number or extension), may be "" */
     int internal;                   /* 1: extension-to-extension, never matched or auto-logged */
@@ -53,12 +53,12 @@ struct call_rec {
     char conversation_id[CALL_ID_LEN];
 
     /* Set by the store, not by sources. */
-    int status;                         /* enum call_status */
-    int reason;                         /* enum conflict, for ST_UNRESOLVED */
-    char contact_id[CALL_ID_LEN];       /* logged calls: the contact it was logged to */
+    int status;                   /* enum call_status */
+    int reason;                   /* enum conflict, for ST_UNRESOLVED */
+    char contact_id[CALL_ID_LEN]; /* logged calls: the contact it was logged to */
     char contact_name[CALL_NAME_LEN];
-    char association_id[CALL_ID_LEN];   /* logged calls: the association, "" when none */
-    char log_id[CALL_ID_LEN];           /* logged calls: the CRM activity id */
+    char association_id[CALL_ID_LEN]; /* logged calls: the association, "" when none */
+    char log_id[CALL_ID_LEN];         /* logged calls: the CRM activity id */
 };
 
 const char *call_type_str(int type);

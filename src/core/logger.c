@@ -56,8 +56,8 @@ static int check_fields(struct logger *lg, const struct log_choice *choice, char
             char names[256] = "";
             size_t used = 0;
             for (size_t j = 0; j < ops->nfields && used < sizeof names; j++)
-                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                         j ? ", " : "", ops->fields[j].name);
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", j ? ", " : "",
+                                         ops->fields[j].name);
             return err_set(err, ERR_INVAL, "the %s CRM has no log field '%s' (fields: %s)",
                            ops->name, choice->fields[i].name, names);
         }
@@ -70,7 +70,8 @@ static int check_fields(struct logger *lg, const struct log_choice *choice, char
     for (size_t j = 0; j < ops->nfields; j++) {
         if (!ops->fields[j].required) continue;
         size_t i = 0;
-        while (i < n && strcmp(choice->fields[i].name, ops->fields[j].name) != 0) i++;
+        while (i < n && strcmp(choice->fields[i].name, ops->fields[j].name) != 0)
+            i++;
         if (i == n)
             return err_set(err, ERR_INVAL, "the log field '%s' is required", ops->fields[j].name);
     }
@@ -87,8 +88,8 @@ int logger_plan(struct logger *lg, const struct call_rec *c, const struct log_ch
                        (long long)c->id);
     int rc = check_fields(lg, choice, err);
     if (rc) return rc;
-    const char *want = choice && choice->contact_id && *choice->contact_id ? choice->contact_id
-                                                                          : NULL;
+    const char *want =
+        choice && choice->contact_id && *choice->contact_id ? choice->contact_id : NULL;
     const char *new_name =
         choice && choice->new_contact && *choice->new_contact ? choice->new_contact : NULL;
     if (want && new_name)
@@ -123,9 +124,8 @@ int logger_plan(struct logger *lg, const struct call_rec *c, const struct log_ch
         }
     }
 
-    const char *assoc = choice && choice->association_id && *choice->association_id
-                            ? choice->association_id
-                            : NULL;
+    const char *assoc =
+        choice && choice->association_id && *choice->association_id ? choice->association_id : NULL;
     if (plan->new_contact[0]) {
         if (assoc)
             return err_set(err, ERR_INVAL, "a new contact has no associations to choose from");
@@ -144,8 +144,7 @@ int logger_plan(struct logger *lg, const struct call_rec *c, const struct log_ch
                        plan->contact.id);
     }
     if (plan->assocs.total == 1) {
-        snprintf(plan->association_id, sizeof plan->association_id, "%s",
-                 plan->assocs.items[0].id);
+        snprintf(plan->association_id, sizeof plan->association_id, "%s", plan->assocs.items[0].id);
     } else if (plan->assocs.total > 1) {
         plan->reason = CONFLICT_MULTIPLE_ASSOCIATIONS;
     }

@@ -17,8 +17,8 @@
 #define LOGGER_LEASE_MS (5 * 60 * 1000)
 
 struct logger {
-    store *st;  /* borrowed */
-    crm *crm;   /* borrowed */
+    store *st; /* borrowed */
+    crm *crm;  /* borrowed */
     struct user user;
     struct settings settings;
 };

@@ -11,15 +11,16 @@
 extern "C" {
 #endif
 
-#define PHONE_LEN 32       /* buffer for an E.164 number or a national significant number */
-#define PHONE_FMT_LEN 64   /* buffer for a formatted number */
-#define PHONE_EXT_MAX 6    /* at most this many digits, without '+', is an internal extension */
-#define PHONE_MASKS_MAX 3  /* at most this many user phone formats */
-#define PHONE_MASK_LEN 40  /* longest phone format mask, in bytes */
+#define PHONE_LEN 32      /* buffer for an E.164 number or a national significant number */
+#define PHONE_FMT_LEN 64  /* buffer for a formatted number */
+#define PHONE_EXT_MAX 6   /* at most this many digits, without '+', is an internal extension */
+#define PHONE_MASKS_MAX 3 /* at most this many user phone formats */
+#define PHONE_MASK_LEN 40 /* longest phone format mask, in bytes */
 
 /* Flags for phone_to_e164. */
-#define PHONE_TELEPHONY 1u /* digits-only input of 11+ digits not starting with 0 is E.164
-                              without its '+' (telephony APIs write `16504445567`) */
+#define PHONE_TELEPHONY                                                                            \
+    1u /* digits-only input of 11+ digits not starting with 0 is E.164                             \
+          without its '+' (telephony APIs write `16504445567`) */
 
 /* Parses a number written any way people write it (`(650) 555-0101`, `650.555.0101`,
  * `+44 20 7946 0958`, `tel:+1…`) to E.164 in e164 (PHONE_LEN bytes). `region` is the ISO

@@ -32,10 +32,11 @@ static int parse_masks(const char *value, struct settings *out, char *err)
     while (*p) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        while (len && isspace((unsigned char)*p)) p++, len--;
-        while (len && isspace((unsigned char)p[len - 1])) len--;
-        if (len == 0)
-            return err_set(err, ERR_INVAL, "phone_formats: empty format in '%s'", value);
+        while (len && isspace((unsigned char)*p))
+            p++, len--;
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == 0) return err_set(err, ERR_INVAL, "phone_formats: empty format in '%s'", value);
         if (out->nformats == PHONE_MASKS_MAX)
             return err_set(err, ERR_INVAL, "phone_formats: at most %d formats", PHONE_MASKS_MAX);
         if (len >= PHONE_MASK_LEN)
@@ -55,8 +56,8 @@ static int parse_masks(const char *value, struct settings *out, char *err)
 
 /* Checks value for def and writes its normalized text into norm (SETTING_VALUE_LEN bytes),
  * applying it to out when out is non-NULL. */
-static int apply(const struct setting_def *def, const char *value, struct settings *out,
-                 char *norm, char *err)
+static int apply(const struct setting_def *def, const char *value, struct settings *out, char *norm,
+                 char *err)
 {
     struct settings tmp;
     if (!out) out = &tmp;
@@ -79,8 +80,8 @@ static int apply(const struct setting_def *def, const char *value, struct settin
         norm[0] = '\0';
         size_t used = 0;
         for (size_t i = 0; i < out->nformats; i++)
-            used += (size_t)snprintf(norm + used, SETTING_VALUE_LEN - used, "%s%s",
-                                     i ? "," : "", out->formats[i]);
+            used += (size_t)snprintf(norm + used, SETTING_VALUE_LEN - used, "%s%s", i ? "," : "",
+                                     out->formats[i]);
         return 0;
     }
     case SETTING_REGION: {
@@ -90,8 +91,8 @@ static int apply(const struct setting_def *def, const char *value, struct settin
             r[1] = (char)toupper((unsigned char)value[1]);
         }
         if (!phone_region_valid(r))
-            return err_set(err, ERR_INVAL, "region must be an ISO country code like US or GB, not '%s'",
-                           value);
+            return err_set(err, ERR_INVAL,
+                           "region must be an ISO country code like US or GB, not '%s'", value);
         memcpy(out->region, r, sizeof r);
         snprintf(norm, SETTING_VALUE_LEN, "%s", r);
         return 0;

@@ -60,8 +60,8 @@ static int apply(struct logger *lg, const struct call_rec *c, const struct outco
     switch (o->status) {
     case ST_LOGGED:
         counts->logged++;
-        return store_call_set_logged(lg->st, user, c->id, o->log_id, o->contact_id,
-                                     o->contact_name, o->association_id, err);
+        return store_call_set_logged(lg->st, user, c->id, o->log_id, o->contact_id, o->contact_name,
+                                     o->association_id, err);
     case ST_UNRESOLVED:
         counts->unresolved++;
         return store_call_release(lg->st, user, c->id, ST_UNRESOLVED, o->reason, o->candidates,
@@ -94,7 +94,8 @@ int worker_pass(struct logger *lg, struct worker_counts *counts, char *err)
                                   err);
         if (rc || n == 0) break;
         int batched = ops->batch_begin && ops->batch_begin(lg->crm, NULL) == 0;
-        for (size_t i = 0; i < n; i++) decide(lg, &calls[i], plan, &outs[i]);
+        for (size_t i = 0; i < n; i++)
+            decide(lg, &calls[i], plan, &outs[i]);
         if (batched && ops->batch_end(lg->crm, 1, err)) {
             /* Nothing of this batch reached the CRM: retry all of it later. */
             log_warnx("event=autolog_batch_failed error=\"%s\"", err);
@@ -102,10 +103,12 @@ int worker_pass(struct logger *lg, struct worker_counts *counts, char *err)
                 if (outs[i].status == ST_LOGGED) outs[i].status = -1;
         }
         rc = store_begin(lg->st, err);
-        for (size_t i = 0; i < n && !rc; i++) rc = apply(lg, &calls[i], &outs[i], counts, err);
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = apply(lg, &calls[i], &outs[i], counts, err);
         if (!rc) rc = store_commit(lg->st, err);
         if (rc) store_rollback(lg->st);
-        for (size_t i = 0; i < n; i++) mem_free(outs[i].candidates);
+        for (size_t i = 0; i < n; i++)
+            mem_free(outs[i].candidates);
         /* On a store failure the claims stay and expire; the CRM writes were idempotent,
          * so the next pass logs those calls once. */
         if (rc) break;

@@ -10,7 +10,7 @@
 
 #include "logger.h"
 
-#define WORKER_BATCH 256          /* calls claimed and written per transaction */
+#define WORKER_BATCH 256            /* calls claimed and written per transaction */
 #define WORKER_RETRY_MS (60 * 1000) /* a call whose CRM write failed is retried after this */
 
 struct worker_counts {

@@ -17,8 +17,7 @@ int store_open(const char *url, store **out, char *err)
         if (strncmp(url, ops->scheme, n) == 0) return ops->open(url + n, out, err);
     }
     if (strstr(url, "://"))
-        return err_set(err, ERR_UNSUPPORTED, "store URL '%s': only sqlite:PATH is supported",
-                       url);
+        return err_set(err, ERR_UNSUPPORTED, "store URL '%s': only sqlite:PATH is supported", url);
     return store_sqlite.open(url, out, err); /* a plain path */
 }
 
@@ -97,8 +96,8 @@ int store_call_claim(store *s, int64_t user, int64_t call_id, int64_t lease_ms, 
     return s->ops->call_claim(s, user, call_id, lease_ms, err);
 }
 
-int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms,
-                         struct call_rec *out, size_t *n, char *err)
+int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms, struct call_rec *out,
+                         size_t *n, char *err)
 {
     return s->ops->claim_unlogged(s, user, max, lease_ms, out, n, err);
 }

@@ -66,8 +66,8 @@ int store_note_get(store *s, int64_t user, int64_t call_id, char **text, char *e
 int store_call_claim(store *s, int64_t user, int64_t call_id, int64_t lease_ms, char *err);
 /* Claims up to max unlogged, ended, non-internal calls and messages of the user whose lease
  * is free, oldest first, into out. */
-int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms,
-                         struct call_rec *out, size_t *n, char *err);
+int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms, struct call_rec *out,
+                         size_t *n, char *err);
 /* The claimed call is logged: final, never changed again. */
 int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *log_id,
                           const char *contact_id, const char *contact_name,

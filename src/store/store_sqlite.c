@@ -32,12 +32,13 @@ static const char *const migrations[] = {
     "CREATE INDEX calls_by_status ON calls (user_id, status, start_ms);"
     "CREATE TABLE notes (call_id INTEGER PRIMARY KEY REFERENCES calls(id),"
     "  user_id INTEGER NOT NULL, text TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
-    "INSERT INTO users (name, created_ms) VALUES ('agent', CAST((julianday('now')-2440587.5)*86400000 AS INTEGER));",
+    "INSERT INTO users (name, created_ms) VALUES ('agent', "
+    "CAST((julianday('now')-2440587.5)*86400000 AS INTEGER));",
 };
 
 #define CALL_COLUMNS                                                                               \
-    "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"         \
-    " own_number, internal, start_ms, duration, result, action, recording, text,"                \
+    "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"          \
+    " own_number, internal, start_ms, duration, result, action, recording, text,"                  \
     " conversation_id, status, reason, contact_id, contact_name, association_id, log_id"
 
 enum stmt_id {
@@ -69,7 +70,8 @@ static const char *const stmt_sql[S__COUNT] = {
                       " action, recording, text, conversation_id, status)"
                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
                       " ON CONFLICT (user_id, type, session_id) DO NOTHING",
-    [S_CALL_FIND_KEY] = "SELECT id, status FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
+    [S_CALL_FIND_KEY] =
+        "SELECT id, status FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
     [S_CALL_UPDATE_ACTIVE] =
         "UPDATE calls SET direction=?2, record_id=?3, number=?4, extension=?5, party_name=?6,"
         " own_number=?7, internal=?8, start_ms=?9, duration=?10, result=?11, action=?12,"
@@ -77,8 +79,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CALL_BY_ID] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND id=?2",
     [S_CALL_BY_SESSION] = "SELECT " CALL_COLUMNS
                           " FROM calls WHERE user_id=?1 AND session_id=?2 ORDER BY type LIMIT 1",
-    [S_CALLS_ALL] = "SELECT " CALL_COLUMNS
-                    " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
+    [S_CALLS_ALL] =
+        "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
     [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
                        " ORDER BY start_ms DESC, id DESC",
     [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
@@ -221,7 +223,8 @@ static void sq_close(store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
     if (!s) return;
-    for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(s->stmts[i]);
+    for (int i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
     mem_free(s->file);
     mem_free(s);
@@ -245,8 +248,9 @@ static int sq_open(const char *path, store **out, char *err)
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                      " PRAGMA foreign_keys=ON",
+    if ((rc = exec(s,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                   " PRAGMA foreign_keys=ON",
                    err)))
         goto out;
     if ((rc = migrate(s, err))) goto out;
@@ -292,10 +296,10 @@ static int sq_user_get(store *base, const char *name, struct user *out, char *er
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        s->db,
-        name ? "SELECT id, name FROM users WHERE name=?1" : "SELECT id, name FROM users ORDER BY id LIMIT 1",
-        -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db,
+                                name ? "SELECT id, name FROM users WHERE name=?1"
+                                     : "SELECT id, name FROM users ORDER BY id LIMIT 1",
+                                -1, &st, NULL);
     if (rc) return db_fail(s, err, "reading users");
     if (name) bind_text(st, 1, name);
     rc = sqlite3_step(st);
@@ -416,8 +420,7 @@ static int is_all_digits(const char *s)
     return 1;
 }
 
-static int sq_call_get(store *base, int64_t user, const char *ref, struct call_rec *out,
-                       char *err)
+static int sq_call_get(store *base, int64_t user, const char *ref, struct call_rec *out, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     /* crmlog ids first; telephony session ids are often all digits too, so fall back. */
@@ -505,8 +508,7 @@ static int why_not(struct sq_store *s, int64_t user, int64_t call_id, int for_no
         return err_set(err, ERR_ALREADY,
                        "call %s is already logged (activity %s); edit it in the CRM", ref,
                        c.log_id);
-    return err_set(err, ERR_BUSY, "call %s is being logged right now; try again in a moment",
-                   ref);
+    return err_set(err, ERR_BUSY, "call %s is being logged right now; try again in a moment", ref);
 }
 
 static int sq_note_set(store *base, int64_t user, int64_t call_id, const char *text, char *err)
@@ -543,8 +545,7 @@ static int sq_note_get(store *base, int64_t user, int64_t call_id, char **text, 
     return rc;
 }
 
-static int sq_call_claim(store *base, int64_t user, int64_t call_id, int64_t lease_ms,
-                         char *err)
+static int sq_call_claim(store *base, int64_t user, int64_t call_id, int64_t lease_ms, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     int64_t now = time_now_ms();
@@ -572,7 +573,8 @@ static int sq_claim_unlogged(store *base, int64_t user, size_t max, int64_t leas
     sqlite3_bind_int64(st, 3, now + lease_ms);
     sqlite3_bind_int64(st, 4, now);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) row_to_call(st, &out[(*n)++]);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+        row_to_call(st, &out[(*n)++]);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_fail(s, err, "claiming calls");
     return 0;
@@ -618,8 +620,7 @@ static int sq_call_release(store *base, int64_t user, int64_t call_id, int statu
     return 0;
 }
 
-static int sq_call_unclaim(store *base, int64_t user, int64_t call_id, int64_t retry_ms,
-                           char *err)
+static int sq_call_unclaim(store *base, int64_t user, int64_t call_id, int64_t retry_ms, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = stmt(s, S_UNCLAIM);
