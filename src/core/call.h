@@ -31,6 +31,7 @@ enum conflict {
 #define CALL_SHORT_LEN 64  /* result, action */
 #define CALL_URL_LEN 1024  /* recording link */
 #define CALL_TEXT_LEN 4096 /* SMS text */
+#define ERR_TEXT_LEN 512     /* a stored error message */
 
 struct call_rec {
     int64_t id;                     /* crmlog's id; 0 before the store assigns one */
@@ -59,6 +60,11 @@ struct call_rec {
     char contact_name[CALL_NAME_LEN];
     char association_id[CALL_ID_LEN]; /* logged calls: the association, "" when none */
     char log_id[CALL_ID_LEN];         /* logged calls: the CRM activity id */
+    int64_t answered_ms;              /* live calls: when it was answered, 0 if not */
+    int64_t hold_until;               /* auto-log waits until then for a recording link */
+    int attempts;                     /* CRM failures so far (retry backoff) */
+    int queued;                       /* a person's log request waits for the worker */
+    char error[ERR_TEXT_LEN];         /* why the last queued log request was refused */
 };
 
 const char *call_type_str(int type);

@@ -125,3 +125,74 @@ int store_call_unclaim(store *s, int64_t user, int64_t call_id, int64_t retry_ms
 {
     return s->ops->call_unclaim(s, user, call_id, retry_ms, err);
 }
+
+int store_user_add(store *s, const char *name, const char *token_hash, const char *const *exts,
+                   size_t nexts, struct user *out, char *err)
+{
+    return s->ops->user_add(s, name, token_hash, exts, nexts, out, err);
+}
+
+int store_user_by_id(store *s, int64_t id, struct user *out, char *err)
+{
+    return s->ops->user_by_id(s, id, out, err);
+}
+
+int store_user_by_token(store *s, const char *token_hash, struct user *out, char *err)
+{
+    return s->ops->user_by_token(s, token_hash, out, err);
+}
+
+int store_user_by_extension(store *s, const char *ext, struct user *out, char *err)
+{
+    return s->ops->user_by_extension(s, ext, out, err);
+}
+
+int store_user_set_token(store *s, int64_t user, const char *token_hash, char *err)
+{
+    return s->ops->user_set_token(s, user, token_hash, err);
+}
+
+int store_users_list(store *s, store_user_cb cb, void *ctx, char *err)
+{
+    return s->ops->users_list(s, cb, ctx, err);
+}
+
+int store_kv_get(store *s, const char *key, char *val, size_t len, char *err)
+{
+    return s->ops->kv_get(s, key, val, len, err);
+}
+
+int store_kv_set(store *s, const char *key, const char *val, char *err)
+{
+    return s->ops->kv_set(s, key, val, err);
+}
+
+int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms,
+                     int has_duration, int64_t hold_until, int *changed, char *err)
+{
+    return s->ops->call_event(s, c, kind, at_ms, has_duration, hold_until, changed, err);
+}
+
+int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json,
+                       char *err)
+{
+    return s->ops->call_request(s, user, call_id, request_json, err);
+}
+
+int store_claim_requests(store *s, size_t max, int64_t lease_ms, struct call_rec *out,
+                         char **requests, size_t *n, char *err)
+{
+    return s->ops->claim_requests(s, max, lease_ms, out, requests, n, err);
+}
+
+int store_claim_auto(store *s, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,
+                     char *err)
+{
+    return s->ops->claim_auto(s, max, lease_ms, out, n, err);
+}
+
+int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error,
+                            char *err)
+{
+    return s->ops->call_request_done(s, user, call_id, error, err);
+}

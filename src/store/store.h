@@ -77,10 +77,60 @@ int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *l
 int store_call_release(store *s, int64_t user, int64_t call_id, int status, int reason,
                        const char *candidates_json, char *err);
 /* Gives a claimed call back unchanged. With retry_ms > 0 it stays claimed that long, so
- * a failing CRM is not hammered: the call is retried after that (it is never dropped). */
+ * a failing CRM is not hammered: the call is retried after that (it is never dropped), and
+ * its attempts count goes up. */
 int store_call_unclaim(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err);
 /* The candidates stored with an unresolved call, as JSON array text (mem_free it);
  * "[]" when none. */
 int store_call_candidates(store *s, int64_t user, int64_t call_id, char **json, char *err);
+
+/* ---- Users and tokens (the server). Tokens are never stored, only their hash. ---- */
+
+/* Adds a user with an API token hash (hex SHA-256) and extensions. ERR_INVAL when the name
+ * or an extension is taken (nothing added). */
+int store_user_add(store *s, const char *name, const char *token_hash, const char *const *exts,
+                   size_t nexts, struct user *out, char *err);
+int store_user_by_id(store *s, int64_t id, struct user *out, char *err);
+int store_user_by_token(store *s, const char *token_hash, struct user *out, char *err);
+int store_user_by_extension(store *s, const char *ext, struct user *out, char *err);
+int store_user_set_token(store *s, int64_t user, const char *token_hash, char *err);
+typedef int (*store_user_cb)(const struct user *u, void *ctx);
+int store_users_list(store *s, store_user_cb cb, void *ctx, char *err);
+
+/* Server-wide values (the events token). ERR_NOTFOUND when unset. */
+int store_kv_get(store *s, const char *key, char *val, size_t len, char *err);
+int store_kv_set(store *s, const char *key, const char *val, char *err);
+
+/* ---- Live call events ---- */
+
+enum store_event { STORE_EV_RINGING, STORE_EV_ANSWERED, STORE_EV_ENDED, STORE_EV_MESSAGE };
+
+/* Applies a telephony event to the call c->session_id of c->user_id: ringing and answered
+ * create an active call (answered also notes at_ms); ended makes it unlogged with its
+ * duration (given, or from the answer time), result and recording; a later ended event for
+ * an ended call only brings the recording link. hold_until (Unix ms, 0 for none) makes
+ * auto-log wait for a recording link. A logged call never changes. A message is added
+ * like an import. *changed: 1 added, 2 updated, 0 nothing. */
+int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms,
+                     int has_duration, int64_t hold_until, int *changed, char *err);
+
+/* ---- The work queue of the server's worker ---- */
+
+/* Queues a person's log request (JSON text) for the worker. ERR_ALREADY logged, ERR_BUSY
+ * being logged or already queued, ERR_INVAL still active or internal. */
+int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json,
+                       char *err);
+/* Claims up to max queued requests of any user; requests[i] is the request text
+ * (mem_free each). */
+int store_claim_requests(store *s, size_t max, int64_t lease_ms, struct call_rec *out,
+                         char **requests, size_t *n, char *err);
+/* Claims up to max unlogged calls of the users whose auto_log is on, whose recording wait
+ * is over. */
+int store_claim_auto(store *s, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,
+                     char *err);
+/* Ends a queued request that was refused: clears it and the claim, keeps error for the
+ * person to read. */
+int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error,
+                            char *err);
 
 #endif

@@ -33,6 +33,25 @@ struct store_ops {
                         const char *candidates_json, char *err);
     int (*call_unclaim)(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err);
     int (*call_candidates)(store *s, int64_t user, int64_t call_id, char **json, char *err);
+    int (*user_add)(store *s, const char *name, const char *token_hash, const char *const *exts,
+                    size_t nexts, struct user *out, char *err);
+    int (*user_by_id)(store *s, int64_t id, struct user *out, char *err);
+    int (*user_by_token)(store *s, const char *token_hash, struct user *out, char *err);
+    int (*user_by_extension)(store *s, const char *ext, struct user *out, char *err);
+    int (*user_set_token)(store *s, int64_t user, const char *token_hash, char *err);
+    int (*users_list)(store *s, store_user_cb cb, void *ctx, char *err);
+    int (*kv_get)(store *s, const char *key, char *val, size_t len, char *err);
+    int (*kv_set)(store *s, const char *key, const char *val, char *err);
+    int (*call_event)(store *s, const struct call_rec *c, int kind, int64_t at_ms,
+                      int has_duration, int64_t hold_until, int *changed, char *err);
+    int (*call_request)(store *s, int64_t user, int64_t call_id, const char *request_json,
+                        char *err);
+    int (*claim_requests)(store *s, size_t max, int64_t lease_ms, struct call_rec *out,
+                          char **requests, size_t *n, char *err);
+    int (*claim_auto)(store *s, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,
+                      char *err);
+    int (*call_request_done)(store *s, int64_t user, int64_t call_id, const char *error,
+                             char *err);
 };
 
 struct store {

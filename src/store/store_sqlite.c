@@ -34,12 +34,25 @@ static const char *const migrations[] = {
     "  user_id INTEGER NOT NULL, text TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
     "INSERT INTO users (name, created_ms) VALUES ('agent', "
     "CAST((julianday('now')-2440587.5)*86400000 AS INTEGER));",
+    /* 2: the server: tokens, extensions, server-wide values, live calls, the request queue */
+    "ALTER TABLE users ADD COLUMN token_hash TEXT;"
+    "CREATE UNIQUE INDEX users_by_token ON users (token_hash) WHERE token_hash IS NOT NULL;"
+    "CREATE TABLE user_extensions (extension TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id));"
+    "CREATE TABLE server_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "ALTER TABLE calls ADD COLUMN answered_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN hold_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN request TEXT;"
+    "ALTER TABLE calls ADD COLUMN error TEXT;"
+    "CREATE INDEX calls_requests ON calls (id) WHERE request IS NOT NULL;",
 };
 
 #define CALL_COLUMNS                                                                               \
     "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"          \
     " own_number, internal, start_ms, duration, result, action, recording, text,"                  \
-    " conversation_id, status, reason, contact_id, contact_name, association_id, log_id"
+    " conversation_id, status, reason, contact_id, contact_name, association_id, log_id,"        \
+    " answered_ms, hold_until, attempts, request IS NOT NULL, error"
 
 enum stmt_id {
     S_CALL_INSERT,
@@ -57,6 +70,23 @@ enum stmt_id {
     S_RELEASE,
     S_CANDIDATES,
     S_UNCLAIM,
+    S_USER_ADD,
+    S_EXT_ADD,
+    S_USER_BY_ID,
+    S_USER_BY_TOKEN,
+    S_USER_BY_EXT,
+    S_USER_SET_TOKEN,
+    S_USERS,
+    S_KV_GET,
+    S_KV_SET,
+    S_EV_ANSWERED,
+    S_EV_ENDED,
+    S_EV_RECORDING,
+    S_EV_HOLD,
+    S_REQUEST,
+    S_CLAIM_REQUESTS,
+    S_CLAIM_AUTO,
+    S_REQUEST_DONE,
     S_COUNT,
     S_COUNT_ALL,
     S_SETTING_GET,
@@ -93,13 +123,49 @@ static const char *const stmt_sql[S__COUNT] = {
                 " AND lease_until<?4",
     [S_CLAIM_BATCH] = "UPDATE calls SET lease_until=?3 WHERE id IN (SELECT id FROM calls"
                       " WHERE user_id=?1 AND status=1 AND internal=0 AND lease_until<?4"
+                      " AND hold_until<?4"
                       " ORDER BY start_ms, id LIMIT ?2) RETURNING " CALL_COLUMNS,
-    [S_SET_LOGGED] = "UPDATE calls SET status=2, reason=0, candidates=NULL, log_id=?3,"
+    [S_SET_LOGGED] = "UPDATE calls SET status=2, reason=0, candidates=NULL, request=NULL,"
+                     " error=NULL, log_id=?3,"
                      " contact_id=?4, contact_name=?5, association_id=?6, lease_until=0,"
                      " logged_ms=?7 WHERE id=?1 AND user_id=?2 AND status<>2",
-    [S_RELEASE] = "UPDATE calls SET status=?3, reason=?4, candidates=?5, lease_until=0"
+    [S_RELEASE] = "UPDATE calls SET status=?3, reason=?4, candidates=?5, lease_until=0,"
+                  " request=NULL"
                   " WHERE id=?1 AND user_id=?2 AND status<>2",
-    [S_UNCLAIM] = "UPDATE calls SET lease_until=?3 WHERE id=?1 AND user_id=?2 AND status<>2",
+    [S_UNCLAIM] = "UPDATE calls SET lease_until=?3, attempts=attempts+(?3>0)"
+                  " WHERE id=?1 AND user_id=?2 AND status<>2",
+    [S_USER_ADD] = "INSERT INTO users (name, created_ms, token_hash) VALUES (?1, ?2, ?3)",
+    [S_EXT_ADD] = "INSERT INTO user_extensions (extension, user_id) VALUES (?1, ?2)",
+    [S_USER_BY_ID] = "SELECT id, name FROM users WHERE id=?1",
+    [S_USER_BY_TOKEN] = "SELECT id, name FROM users WHERE token_hash=?1",
+    [S_USER_BY_EXT] = "SELECT u.id, u.name FROM users u JOIN user_extensions e ON e.user_id=u.id"
+                      " WHERE e.extension=?1",
+    [S_USER_SET_TOKEN] = "UPDATE users SET token_hash=?2 WHERE id=?1",
+    [S_USERS] = "SELECT id, name FROM users ORDER BY id",
+    [S_KV_GET] = "SELECT value FROM server_kv WHERE key=?1",
+    [S_KV_SET] = "INSERT INTO server_kv (key, value) VALUES (?1, ?2)"
+                 " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+    [S_EV_ANSWERED] = "UPDATE calls SET answered_ms=?2 WHERE id=?1 AND status=0 AND answered_ms=0",
+    [S_EV_ENDED] = "UPDATE calls SET status=1, duration=?2, result=?3,"
+                   " recording=CASE WHEN ?4<>'' THEN ?4 ELSE recording END, hold_until=?5,"
+                   " party_name=CASE WHEN ?6<>'' THEN ?6 ELSE party_name END"
+                   " WHERE id=?1 AND status=0",
+    [S_EV_RECORDING] = "UPDATE calls SET recording=?2, hold_until=0 WHERE id=?1 AND status<>2"
+                       " AND status<>0 AND ?2<>''",
+    [S_EV_HOLD] = "UPDATE calls SET hold_until=?2 WHERE id=?1 AND status=1",
+    [S_REQUEST] = "UPDATE calls SET request=?3, error=NULL WHERE id=?1 AND user_id=?2"
+                  " AND status<>0 AND status<>2 AND internal=0 AND request IS NULL"
+                  " AND lease_until<?4",
+    [S_CLAIM_REQUESTS] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT id FROM calls"
+                         " WHERE request IS NOT NULL AND lease_until<?3 ORDER BY id LIMIT ?1)"
+                         " RETURNING " CALL_COLUMNS ", request",
+    [S_CLAIM_AUTO] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT c.id FROM settings s"
+                     " JOIN calls c ON c.user_id=s.user_id AND c.status=1"
+                     " WHERE s.key='auto_log' AND s.value='on' AND c.internal=0"
+                     " AND c.request IS NULL AND c.lease_until<?3 AND c.hold_until<?3"
+                     " ORDER BY c.start_ms LIMIT ?1) RETURNING " CALL_COLUMNS,
+    [S_REQUEST_DONE] = "UPDATE calls SET request=NULL, error=?3, lease_until=0"
+                       " WHERE id=?1 AND user_id=?2",
     [S_CANDIDATES] = "SELECT candidates FROM calls WHERE id=?1 AND user_id=?2",
     [S_COUNT] = "SELECT count(*) FROM calls WHERE user_id=?1 AND status=?2",
     [S_COUNT_ALL] = "SELECT count(*) FROM calls WHERE user_id=?1",
@@ -172,6 +238,11 @@ static void row_to_call(sqlite3_stmt *st, struct call_rec *c)
     copy_col(st, 21, c->contact_name, sizeof c->contact_name);
     copy_col(st, 22, c->association_id, sizeof c->association_id);
     copy_col(st, 23, c->log_id, sizeof c->log_id);
+    c->answered_ms = sqlite3_column_int64(st, 24);
+    c->hold_until = sqlite3_column_int64(st, 25);
+    c->attempts = sqlite3_column_int(st, 26);
+    c->queued = sqlite3_column_int(st, 27);
+    copy_col(st, 28, c->error, sizeof c->error);
 }
 
 static int exec(struct sq_store *s, const char *sql, char *err)
@@ -504,10 +575,16 @@ static int why_not(struct sq_store *s, int64_t user, int64_t call_id, int for_no
     if (for_note && c.type == CALL_SMS)
         return err_set(err, ERR_INVAL,
                        "%s is an SMS; notes are for calls (an SMS is logged with its text)", ref);
+    if (c.status == ST_ACTIVE)
+        return err_set(err, ERR_INVAL, "call %s is still active; log it when it ends", ref);
+    if (c.internal)
+        return err_set(err, ERR_INVAL, "call %s is between two extensions; it is not logged",
+                       ref);
     if (c.status == ST_LOGGED)
         return err_set(err, ERR_ALREADY,
                        "call %s is already logged (activity %s); edit it in the CRM", ref,
                        c.log_id);
+    if (c.queued) return err_set(err, ERR_BUSY, "a log of call %s is already queued", ref);
     return err_set(err, ERR_BUSY, "call %s is being logged right now; try again in a moment", ref);
 }
 
@@ -646,6 +723,306 @@ static int sq_call_candidates(store *base, int64_t user, int64_t call_id, char *
     return *json ? 0 : err_set(err, ERR_NOMEM, "out of memory");
 }
 
+/* ---- users, tokens, server values ---- */
+
+static int read_user(struct sq_store *s, sqlite3_stmt *st, struct user *out, const char *what,
+                     char *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        copy_col(st, 1, out->name, sizeof out->name);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = err_set(err, ERR_NOTFOUND, "no such user (%s)", what);
+    } else {
+        rc = db_fail(s, err, "reading users");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_user_add(store *base, const char *name, const char *token_hash,
+                       const char *const *exts, size_t nexts, struct user *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int rc = exec(s, "SAVEPOINT user_add", err);
+    if (rc) return rc;
+    sqlite3_stmt *st = stmt(s, S_USER_ADD);
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, time_now_ms());
+    if (token_hash)
+        bind_text(st, 3, token_hash);
+    else
+        sqlite3_bind_null(st, 3);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step == SQLITE_CONSTRAINT) {
+        rc = err_set(err, ERR_INVAL, "a user named '%s' already exists", name);
+        goto out;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(s, err, "adding a user");
+        goto out;
+    }
+    out->id = sqlite3_last_insert_rowid(s->db);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    for (size_t i = 0; i < nexts; i++) {
+        st = stmt(s, S_EXT_ADD);
+        bind_text(st, 1, exts[i]);
+        sqlite3_bind_int64(st, 2, out->id);
+        step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step == SQLITE_CONSTRAINT) {
+            rc = err_set(err, ERR_INVAL, "extension %s already belongs to a user", exts[i]);
+            goto out;
+        }
+        if (step != SQLITE_DONE) {
+            rc = db_fail(s, err, "adding an extension");
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        exec(s, "ROLLBACK TO user_add", NULL);
+        exec(s, "RELEASE user_add", NULL);
+        return rc;
+    }
+    return exec(s, "RELEASE user_add", err);
+}
+
+static int sq_user_by_id(store *base, int64_t id, struct user *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_USER_BY_ID);
+    sqlite3_bind_int64(st, 1, id);
+    return read_user(s, st, out, "id", err);
+}
+
+static int sq_user_by_token(store *base, const char *token_hash, struct user *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_USER_BY_TOKEN);
+    bind_text(st, 1, token_hash);
+    return read_user(s, st, out, "token", err);
+}
+
+static int sq_user_by_extension(store *base, const char *ext, struct user *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_USER_BY_EXT);
+    bind_text(st, 1, ext);
+    return read_user(s, st, out, "extension", err);
+}
+
+static int sq_user_set_token(store *base, int64_t user, const char *token_hash, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_USER_SET_TOKEN);
+    sqlite3_bind_int64(st, 1, user);
+    bind_text(st, 2, token_hash);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(s, err, "saving a token");
+    return sqlite3_changes(s->db) ? 0 : err_set(err, ERR_NOTFOUND, "no such user");
+}
+
+static int sq_users_list(store *base, store_user_cb cb, void *ctx, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, stmt_sql[S_USERS], -1, &st, NULL))
+        return db_fail(s, err, "listing users");
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct user u;
+        u.id = sqlite3_column_int64(st, 0);
+        copy_col(st, 1, u.name, sizeof u.name);
+        if ((rc = cb(&u, ctx))) break;
+    }
+    if (!rc && step != SQLITE_DONE) rc = db_fail(s, err, "listing users");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_kv_get(store *base, const char *key, char *val, size_t len, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_KV_GET);
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) copy_col(st, 0, val, len);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? ERR_NOTFOUND : db_fail(s, err, "reading a server value");
+}
+
+static int sq_kv_set(store *base, const char *key, const char *val, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_KV_SET);
+    bind_text(st, 1, key);
+    bind_text(st, 2, val);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "saving a server value");
+}
+
+/* ---- live events ---- */
+
+static int step_done(struct sq_store *s, sqlite3_stmt *st, const char *what, char *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, err, what);
+}
+
+static int sq_call_event(store *base, const struct call_rec *c, int kind, int64_t at_ms,
+                         int has_duration, int64_t hold_until, int *changed, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    *changed = 0;
+    struct call_rec rec = *c;
+    rec.status = kind == STORE_EV_ENDED || kind == STORE_EV_MESSAGE ? ST_UNLOGGED : ST_ACTIVE;
+    int rc = exec(s, "SAVEPOINT call_event", err);
+    if (rc) return rc;
+    if ((rc = sq_call_put(base, &rec, changed, err))) goto out;
+    sqlite3_stmt *st = stmt(s, S_CALL_FIND_KEY);
+    sqlite3_bind_int64(st, 1, c->user_id);
+    sqlite3_bind_int(st, 2, c->type);
+    bind_text(st, 3, c->session_id);
+    int step = sqlite3_step(st);
+    int64_t id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW) {
+        rc = db_fail(s, err, "reading a call");
+        goto out;
+    }
+    int before = sqlite3_total_changes(s->db);
+    if (kind == STORE_EV_ANSWERED) {
+        st = stmt(s, S_EV_ANSWERED);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, at_ms);
+        rc = step_done(s, st, "updating a call", err);
+    } else if (kind == STORE_EV_ENDED) {
+        /* A new call that arrives already ended was inserted unlogged with the event's
+         * duration; an active one ends here. */
+        int64_t answered = 0;
+        if (!has_duration) {
+            struct call_rec cur;
+            char ref[32];
+            snprintf(ref, sizeof ref, "%lld", (long long)id);
+            if ((rc = sq_call_get(base, c->user_id, ref, &cur, err))) goto out;
+            answered = cur.answered_ms;
+        }
+        int64_t dur = has_duration ? c->duration
+                      : answered && at_ms > answered ? (at_ms - answered + 500) / 1000
+                                                     : 0;
+        st = stmt(s, S_EV_ENDED);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, dur);
+        bind_text(st, 3, c->result);
+        bind_text(st, 4, c->recording);
+        sqlite3_bind_int64(st, 5, hold_until);
+        bind_text(st, 6, c->party_name);
+        if ((rc = step_done(s, st, "ending a call", err))) goto out;
+        if (*changed != 1 && sqlite3_total_changes(s->db) == before) {
+            /* Already ended: this event can only bring the recording link. */
+            st = stmt(s, S_EV_RECORDING);
+            sqlite3_bind_int64(st, 1, id);
+            bind_text(st, 2, c->recording);
+            rc = step_done(s, st, "updating a recording", err);
+        }
+        if (!rc && *changed == 1 && hold_until) {
+            /* It arrived already ended: the recording wait still applies. */
+            st = stmt(s, S_EV_HOLD);
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_int64(st, 2, hold_until);
+            rc = step_done(s, st, "holding a call", err);
+        }
+    }
+    if (!rc && *changed == 0 && sqlite3_total_changes(s->db) != before) *changed = 2;
+out:
+    if (rc) {
+        exec(s, "ROLLBACK TO call_event", NULL);
+        exec(s, "RELEASE call_event", NULL);
+        return rc;
+    }
+    return exec(s, "RELEASE call_event", err);
+}
+
+/* ---- the worker's queue ---- */
+
+static int sq_call_request(store *base, int64_t user, int64_t call_id, const char *request_json,
+                           char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_REQUEST);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    bind_text(st, 3, request_json);
+    sqlite3_bind_int64(st, 4, time_now_ms());
+    int rc = step_done(s, st, "queueing a log", err);
+    if (rc) return rc;
+    return sqlite3_changes(s->db) ? 0 : why_not(s, user, call_id, 0, err);
+}
+
+static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct call_rec *out,
+                             char **requests, size_t *n, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int64_t now = time_now_ms();
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, S_CLAIM_REQUESTS);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 2, now + lease_ms);
+    sqlite3_bind_int64(st, 3, now);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        const char *req = (const char *)sqlite3_column_text(st, 29);
+        requests[*n] = mem_strdup(req ? req : "{}");
+        if (!requests[*n]) {
+            rc = err_set(err, ERR_NOMEM, "out of memory");
+            break;
+        }
+        row_to_call(st, &out[(*n)++]);
+    }
+    sqlite3_reset(st);
+    if (!rc && step != SQLITE_DONE && step != SQLITE_ROW) rc = db_fail(s, err, "claiming requests");
+    return rc;
+}
+
+static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_rec *out,
+                         size_t *n, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int64_t now = time_now_ms();
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, S_CLAIM_AUTO);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 2, now + lease_ms);
+    sqlite3_bind_int64(st, 3, now);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) row_to_call(st, &out[(*n)++]);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE && step != SQLITE_ROW) return db_fail(s, err, "claiming calls");
+    return 0;
+}
+
+static int sq_call_request_done(store *base, int64_t user, int64_t call_id, const char *error,
+                                char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_REQUEST_DONE);
+    sqlite3_bind_int64(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, user);
+    if (error)
+        bind_text(st, 3, error);
+    else
+        sqlite3_bind_null(st, 3);
+    return step_done(s, st, "finishing a request", err);
+}
+
 const struct store_ops store_sqlite = {
     .name = "sqlite",
     .scheme = "sqlite:",
@@ -670,4 +1047,17 @@ const struct store_ops store_sqlite = {
     .call_release = sq_call_release,
     .call_unclaim = sq_call_unclaim,
     .call_candidates = sq_call_candidates,
+    .user_add = sq_user_add,
+    .user_by_id = sq_user_by_id,
+    .user_by_token = sq_user_by_token,
+    .user_by_extension = sq_user_by_extension,
+    .user_set_token = sq_user_set_token,
+    .users_list = sq_users_list,
+    .kv_get = sq_kv_get,
+    .kv_set = sq_kv_set,
+    .call_event = sq_call_event,
+    .call_request = sq_call_request,
+    .claim_requests = sq_claim_requests,
+    .claim_auto = sq_claim_auto,
+    .call_request_done = sq_call_request_done,
 };
