@@ -3,7 +3,8 @@
 # Sourced by run.sh and test.sh; needs root (or sudo) only when something is missing.
 crmlog_deps() {
   local pkgs=(cmake ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
-    libjansson-dev libsqlite3-dev libphonenumber-dev libcmocka-dev jq "$@")
+    libjansson-dev libsqlite3-dev libphonenumber-dev libcmocka-dev libmicrohttpd-dev libssl-dev
+    libcurl4-openssl-dev jq curl python3 "$@")
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

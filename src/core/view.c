@@ -97,6 +97,8 @@ json_t *view_call(view *v, const struct call_rec *c, char *err)
     if (c->internal && *c->extension)
         json_object_set_new(j, "extension", json_string(c->extension));
     if (c->type == CALL_SMS) json_object_set_new(j, "text", json_string(c->text));
+    if (c->queued) json_object_set_new(j, "queued", json_true());
+    if (*c->error) json_object_set_new(j, "error", json_string(c->error));
     if (*c->party_name) json_object_set_new(j, "name", json_string(c->party_name));
     return j;
 }

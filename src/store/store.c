@@ -196,3 +196,9 @@ int store_call_request_done(store *s, int64_t user, int64_t call_id, const char 
 {
     return s->ops->call_request_done(s, user, call_id, error, err);
 }
+
+int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
+                     size_t limit, store_call_cb cb, void *ctx, char *err)
+{
+    return s->ops->calls_page(s, user, status, before_ms, before_id, limit, cb, ctx, err);
+}

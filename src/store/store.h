@@ -51,6 +51,11 @@ typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
 /* The user's calls and messages, newest first; status -1 for all. A non-zero return from
  * cb stops the walk and is returned. */
 int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
+/* One page of the history, newest first: at most limit calls older than the cursor
+ * (before_ms, before_id) — both 0 for the first page. The next page's cursor is the last
+ * call's (start_ms, id). Uses the time index, so a page costs the same at any depth. */
+int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
+                     size_t limit, store_call_cb cb, void *ctx, char *err);
 /* How many of the user's calls have that status (-1: all). */
 int store_calls_count(store *s, int64_t user, int status, int64_t *n, char *err);
 

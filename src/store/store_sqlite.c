@@ -62,6 +62,8 @@ enum stmt_id {
     S_CALL_BY_SESSION,
     S_CALLS_ALL,
     S_CALLS_STATUS,
+    S_PAGE_ALL,
+    S_PAGE_STATUS,
     S_NOTE_SET,
     S_NOTE_GET,
     S_CLAIM,
@@ -113,6 +115,11 @@ static const char *const stmt_sql[S__COUNT] = {
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
     [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
                        " ORDER BY start_ms DESC, id DESC",
+    [S_PAGE_ALL] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND (?2=0 OR start_ms<?2"
+                   " OR (start_ms=?2 AND id<?3)) ORDER BY start_ms DESC, id DESC LIMIT ?4",
+    [S_PAGE_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?5 AND"
+                      " (?2=0 OR start_ms<?2 OR (start_ms=?2 AND id<?3))"
+                      " ORDER BY start_ms DESC, id DESC LIMIT ?4",
     [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
                    " SELECT id, user_id, ?3, ?4 FROM calls WHERE id=?1 AND user_id=?2"
                    " AND type=0 AND status<>2 AND lease_until<?4"
@@ -542,6 +549,30 @@ static int sq_calls_list(store *base, int64_t user, int status, store_call_cb cb
 out:
     mem_free(c);
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_calls_page(store *base, int64_t user, int status, int64_t before_ms,
+                         int64_t before_id, size_t limit, store_call_cb cb, void *ctx, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    /* Cached statement: callbacks may use the handle, but not this statement. */
+    sqlite3_stmt *st = stmt(s, status >= 0 ? S_PAGE_STATUS : S_PAGE_ALL);
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int64(st, 2, before_ms);
+    sqlite3_bind_int64(st, 3, before_id);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+    if (status >= 0) sqlite3_bind_int(st, 5, status);
+    struct call_rec *c = mem_alloc(sizeof *c);
+    int rc = c ? 0 : err_set(err, ERR_NOMEM, "out of memory");
+    int step;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        row_to_call(st, c);
+        rc = cb(c, ctx);
+    }
+    if (!rc && step != SQLITE_DONE) rc = db_fail(s, err, "listing calls");
+    mem_free(c);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -1038,6 +1069,7 @@ const struct store_ops store_sqlite = {
     .call_put = sq_call_put,
     .call_get = sq_call_get,
     .calls_list = sq_calls_list,
+    .calls_page = sq_calls_page,
     .calls_count = sq_calls_count,
     .note_set = sq_note_set,
     .note_get = sq_note_get,
