@@ -689,8 +689,11 @@ static int cmd_autolog(struct ctx *x, int argc, char **argv)
     if (!x->lg.settings.auto_log)
         fprintf(stderr, "crmlog autolog: auto_log is off, nothing done (crmlog settings set "
                         "auto_log on)\n");
+    /* Between passes run by hand (or cron), a failed call waits a minute, then longer. */
+    static const struct worker_opts opts = {.retry_initial_ms = 60 * 1000,
+                                            .retry_max_ms = 60 * 60 * 1000};
     struct worker_counts n;
-    if ((rc = worker_pass(&x->lg, &n, x->err))) return fail_err(x, rc);
+    if ((rc = worker_pass(&x->lg, &opts, &n, x->err))) return fail_err(x, rc);
     if (json)
         return print_json(json_pack("{s:I,s:I,s:I,s:I}", "logged", (json_int_t)n.logged,
                                     "unresolved", (json_int_t)n.unresolved, "review",

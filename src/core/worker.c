@@ -1,121 +1,300 @@
 #include "worker.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 
 /* What happened to one claimed call, applied to the store after the CRM batch commits:
  * a call is marked logged only once its log is durably in the CRM. */
+enum outcome_kind { OUT_RETRY, OUT_LOGGED, OUT_UNRESOLVED, OUT_REVIEW, OUT_REFUSED };
+
 struct outcome {
-    int status; /* ST_LOGGED, ST_UNRESOLVED, ST_REVIEW, or -1: failed, retry later */
+    int kind;
     int reason;
     char *candidates;
     char log_id[CALL_ID_LEN];
     char contact_id[CALL_ID_LEN];
     char contact_name[CALL_NAME_LEN];
     char association_id[CALL_ID_LEN];
+    char error[ERR_LEN];
 };
 
-static void decide(struct logger *lg, const struct call_rec *c, struct log_plan *plan,
-                   struct outcome *o)
+/* Loggers by user for one batch: settings are read once per batch, so a change of setting
+ * applies from the next batch on. */
+#define WORKER_USERS 16
+struct users {
+    store *st;
+    crm *crm;
+    size_t n;
+    struct logger lg[WORKER_USERS];
+};
+
+static struct logger *logger_for(struct users *u, int64_t user_id, char *err)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (u->lg[i].user.id == user_id) return &u->lg[i];
+    struct user user;
+    if (store_user_by_id(u->st, user_id, &user, err)) return NULL;
+    size_t i = u->n < WORKER_USERS ? u->n++ : (size_t)(user_id % WORKER_USERS);
+    if (logger_init(&u->lg[i], u->st, u->crm, &user, err)) return NULL;
+    return &u->lg[i];
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A person's request as the API stored it: {note?, contact_id?, new_contact?,
+ * association_id?, fields?: {name: value}}. The strings stay owned by req. */
+static int parse_request(json_t *req, struct log_choice *ch, char *err)
+{
+    memset(ch, 0, sizeof *ch);
+    json_t *fields = NULL;
+    json_error_t jerr;
+    if (json_unpack_ex(req, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?o}", "note", &ch->note,
+                       "contact_id", &ch->contact_id, "new_contact", &ch->new_contact,
+                       "association_id", &ch->association_id, "fields", &fields))
+        return err_set(err, ERR_PARSE, "queued request: %s", jerr.text);
+    const char *name;
+    json_t *val;
+    json_object_foreach(fields, name, val)
+    {
+        if (ch->nfields == CRM_MAX_FIELDS || !json_is_string(val))
+            return err_set(err, ERR_PARSE, "queued request: bad field '%s'", name);
+        ch->fields[ch->nfields].name = name;
+        ch->fields[ch->nfields].value = json_string_value(val);
+        ch->nfields++;
+    }
+    return 0;
+}
+
+/* Decides and, when it can, writes one call (inside the CRM batch). req is the person's
+ * request for a queued call, NULL for auto-log. */
+static void decide(struct logger *lg, const struct call_rec *c, json_t *req,
+                   struct log_plan *plan, struct outcome *o)
 {
     char err[ERR_LEN];
+    struct log_choice ch;
     memset(o, 0, sizeof *o);
-    o->status = -1;
-    int rc = logger_plan(lg, c, NULL, plan, err);
+    o->kind = OUT_RETRY;
+    if (req && parse_request(req, &ch, o->error)) {
+        o->kind = OUT_REFUSED;
+        return;
+    }
+    int rc = logger_plan(lg, c, req ? &ch : NULL, plan, err);
     if (rc) {
-        log_warnx("event=autolog_failed call=%lld error=\"%s\"", (long long)c->id, err);
+        /* A bad choice is the person's to fix; anything else is retried. */
+        o->kind = req && rc != ERR_RETRY && rc != ERR_DB && rc != ERR_BUSY ? OUT_REFUSED
+                                                                           : OUT_RETRY;
+        snprintf(o->error, sizeof o->error, "%s", err);
+        if (o->kind == OUT_RETRY)
+            log_warnx("event=log_failed call=%lld error=\"%s\"", (long long)c->id, err);
         return;
     }
     if (plan->reason != CONFLICT_NONE) {
-        o->status = ST_UNRESOLVED;
+        o->kind = OUT_UNRESOLVED;
         o->reason = plan->reason;
         o->candidates = logger_candidates_json(plan);
-        if (!o->candidates) o->status = -1;
+        if (!o->candidates) o->kind = OUT_RETRY;
         return;
     }
     /* The log form is for calls; an SMS joins its day's log without one. */
-    if (lg->settings.auto_log_form_only && c->type == CALL_VOICE) {
-        o->status = ST_REVIEW;
+    if (!req && lg->settings.auto_log_form_only && c->type == CALL_VOICE) {
+        o->kind = OUT_REVIEW;
         return;
     }
-    rc = logger_write(lg, c, NULL, plan, err);
+    double t0 = now_s();
+    rc = logger_write(lg, c, req ? &ch : NULL, plan, err);
+    metrics_crm_latency(now_s() - t0);
     if (rc) {
-        log_warnx("event=autolog_failed call=%lld error=\"%s\"", (long long)c->id, err);
+        o->kind = req && rc == ERR_INVAL ? OUT_REFUSED : OUT_RETRY;
+        snprintf(o->error, sizeof o->error, "%s", err);
+        log_warnx("event=log_failed call=%lld error=\"%s\"", (long long)c->id, err);
         return;
     }
-    o->status = ST_LOGGED;
+    o->kind = OUT_LOGGED;
     memcpy(o->log_id, plan->log_id, sizeof o->log_id);
     memcpy(o->contact_id, plan->contact.id, sizeof o->contact_id);
     memcpy(o->contact_name, plan->contact.name, sizeof o->contact_name);
     memcpy(o->association_id, plan->association_id, sizeof o->association_id);
 }
 
-static int apply(struct logger *lg, const struct call_rec *c, const struct outcome *o,
-                 struct worker_counts *counts, char *err)
+int64_t worker_backoff_ms(const struct worker_opts *o, int attempts)
 {
-    int64_t user = lg->user.id;
-    switch (o->status) {
-    case ST_LOGGED:
+    int64_t d = o->retry_initial_ms > 0 ? o->retry_initial_ms : 1000;
+    for (int i = 0; i < attempts && d < o->retry_max_ms; i++) d *= 2;
+    return d < o->retry_max_ms ? d : o->retry_max_ms;
+}
+
+static int apply(store *st, const struct worker_opts *opts, const struct call_rec *c,
+                 const struct outcome *o, struct worker_counts *counts, char *err)
+{
+    switch (o->kind) {
+    case OUT_LOGGED:
         counts->logged++;
-        return store_call_set_logged(lg->st, user, c->id, o->log_id, o->contact_id, o->contact_name,
-                                     o->association_id, err);
-    case ST_UNRESOLVED:
+        metrics_inc(METRIC_CALLS_LOGGED, 1);
+        log_info("event=logged call=%lld user=%lld activity=%s", (long long)c->id,
+                 (long long)c->user_id, o->log_id);
+        return store_call_set_logged(st, c->user_id, c->id, o->log_id, o->contact_id,
+                                     o->contact_name, o->association_id, err);
+    case OUT_UNRESOLVED:
         counts->unresolved++;
-        return store_call_release(lg->st, user, c->id, ST_UNRESOLVED, o->reason, o->candidates,
-                                  err);
-    case ST_REVIEW:
+        metrics_inc(METRIC_CALLS_UNRESOLVED, 1);
+        return store_call_release(st, c->user_id, c->id, ST_UNRESOLVED, o->reason,
+                                  o->candidates, err);
+    case OUT_REVIEW:
         counts->review++;
-        return store_call_release(lg->st, user, c->id, ST_REVIEW, 0, NULL, err);
+        metrics_inc(METRIC_CALLS_REVIEW, 1);
+        return store_call_release(st, c->user_id, c->id, ST_REVIEW, 0, NULL, err);
+    case OUT_REFUSED:
+        counts->refused++;
+        return store_call_request_done(st, c->user_id, c->id, o->error, err);
     default:
         counts->failed++;
-        return store_call_unclaim(lg->st, user, c->id, WORKER_RETRY_MS, err);
+        metrics_inc(METRIC_CRM_RETRIES, 1);
+        return store_call_unclaim(st, c->user_id, c->id, worker_backoff_ms(opts, c->attempts),
+                                  err);
     }
 }
 
-int worker_pass(struct logger *lg, struct worker_counts *counts, char *err)
+/* Plans and writes a claimed batch in one CRM batch, then records every outcome in one
+ * store transaction. lg_fixed is the logger for all (a pass), or NULL to find each call's
+ * user's (a tick). reqs[i] is call i's request, or NULL. */
+static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *users,
+                     const struct worker_opts *opts, struct call_rec *calls, json_t **reqs,
+                     size_t n, struct outcome *outs, struct log_plan *plan,
+                     struct worker_counts *counts, char *err)
+{
+    const struct crm_ops *ops = c->ops;
+    int batched = ops->batch_begin && ops->batch_begin(c, NULL) == 0;
+    for (size_t i = 0; i < n; i++) {
+        struct logger *lg = lg_fixed ? lg_fixed : logger_for(users, calls[i].user_id, err);
+        if (!lg) {
+            memset(&outs[i], 0, sizeof outs[i]);
+            outs[i].kind = OUT_RETRY;
+            continue;
+        }
+        decide(lg, &calls[i], reqs ? reqs[i] : NULL, plan, &outs[i]);
+    }
+    if (batched && ops->batch_end(c, 1, err)) {
+        /* Nothing of this batch reached the CRM: retry all of it later. */
+        log_warnx("event=log_batch_failed error=\"%s\"", err);
+        for (size_t i = 0; i < n; i++)
+            if (outs[i].kind == OUT_LOGGED) outs[i].kind = OUT_RETRY;
+    }
+    int rc = store_begin(st, err);
+    for (size_t i = 0; i < n && !rc; i++) rc = apply(st, opts, &calls[i], &outs[i], counts, err);
+    if (!rc) rc = store_commit(st, err);
+    if (rc) store_rollback(st);
+    for (size_t i = 0; i < n; i++) mem_free(outs[i].candidates);
+    /* On a store failure the claims stay and expire; the CRM writes were idempotent, so
+     * the next round logs those calls once. */
+    return rc;
+}
+
+struct scratch {
+    struct call_rec *calls;
+    struct outcome *outs;
+    struct log_plan *plan;
+    char **texts;
+    json_t **reqs;
+};
+
+static int scratch_init(struct scratch *s, char *err)
+{
+    s->calls = mem_calloc(WORKER_BATCH, sizeof *s->calls);
+    s->outs = mem_calloc(WORKER_BATCH, sizeof *s->outs);
+    s->plan = mem_alloc(sizeof *s->plan);
+    s->texts = mem_calloc(WORKER_BATCH, sizeof *s->texts);
+    s->reqs = mem_calloc(WORKER_BATCH, sizeof *s->reqs);
+    if (s->calls && s->outs && s->plan && s->texts && s->reqs) return 0;
+    return err_set(err, ERR_NOMEM, "out of memory");
+}
+
+static void scratch_free(struct scratch *s)
+{
+    mem_free(s->calls);
+    mem_free(s->outs);
+    mem_free(s->plan);
+    mem_free(s->texts);
+    mem_free(s->reqs);
+}
+
+int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_counts *counts,
+                char *err)
 {
     memset(counts, 0, sizeof *counts);
     if (!lg->settings.auto_log) return 0;
-    const struct crm_ops *ops = lg->crm->ops;
-    struct call_rec *calls = mem_calloc(WORKER_BATCH, sizeof *calls);
-    struct outcome *outs = mem_calloc(WORKER_BATCH, sizeof *outs);
-    struct log_plan *plan = mem_alloc(sizeof *plan);
-    int rc = 0;
-    if (!calls || !outs || !plan) {
-        rc = err_set(err, ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (;;) {
+    struct scratch s;
+    int rc = scratch_init(&s, err);
+    while (!rc) {
         size_t n = 0;
-        rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, calls, &n,
-                                  err);
+        rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, s.calls,
+                                  &n, err);
         if (rc || n == 0) break;
-        int batched = ops->batch_begin && ops->batch_begin(lg->crm, NULL) == 0;
-        for (size_t i = 0; i < n; i++)
-            decide(lg, &calls[i], plan, &outs[i]);
-        if (batched && ops->batch_end(lg->crm, 1, err)) {
-            /* Nothing of this batch reached the CRM: retry all of it later. */
-            log_warnx("event=autolog_batch_failed error=\"%s\"", err);
-            for (size_t i = 0; i < n; i++)
-                if (outs[i].status == ST_LOGGED) outs[i].status = -1;
-        }
-        rc = store_begin(lg->st, err);
-        for (size_t i = 0; i < n && !rc; i++)
-            rc = apply(lg, &calls[i], &outs[i], counts, err);
-        if (!rc) rc = store_commit(lg->st, err);
-        if (rc) store_rollback(lg->st);
-        for (size_t i = 0; i < n; i++)
-            mem_free(outs[i].candidates);
-        /* On a store failure the claims stay and expire; the CRM writes were idempotent,
-         * so the next pass logs those calls once. */
-        if (rc) break;
+        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, s.outs, s.plan, counts,
+                       err);
     }
-out:
-    mem_free(calls);
-    mem_free(outs);
-    mem_free(plan);
+    scratch_free(&s);
+    return rc;
+}
+
+static int tick_requests(struct users *u, const struct worker_opts *o, struct scratch *s,
+                         struct worker_counts *counts, char *err)
+{
+    size_t n = 0;
+    int rc = store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n,
+                                  err);
+    if (rc || n == 0) return rc;
+    for (size_t i = 0; i < n; i++) {
+        s->reqs[i] = json_loads(s->texts[i], 0, NULL);
+        if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
+    }
+    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, s->outs, s->plan, counts,
+                   err);
+    for (size_t i = 0; i < n; i++) {
+        json_decref(s->reqs[i]);
+        mem_free(s->texts[i]);
+        s->reqs[i] = NULL;
+        s->texts[i] = NULL;
+    }
+    return rc;
+}
+
+int worker_tick(store *st, crm *c, const struct worker_opts *o, struct worker_counts *counts,
+                char *err)
+{
+    memset(counts, 0, sizeof *counts);
+    struct users *u = mem_calloc(1, sizeof *u);
+    struct scratch s;
+    int rc = u ? scratch_init(&s, err) : err_set(err, ERR_NOMEM, "out of memory");
+    if (rc) {
+        if (u) scratch_free(&s);
+        mem_free(u);
+        return rc;
+    }
+    u->st = st;
+    u->crm = c;
+    rc = tick_requests(u, o, &s, counts, err);
+    /* Auto-log in batches until nothing is left (the catch-up), yielding to new requests
+     * between batches. */
+    for (size_t n = WORKER_BATCH; !rc && n == WORKER_BATCH;) {
+        u->n = 0; /* reload settings per batch */
+        if ((rc = store_claim_auto(st, WORKER_BATCH, LOGGER_LEASE_MS, s.calls, &n, err))) break;
+        if (n == 0) break;
+        rc = run_batch(st, c, NULL, u, o, s.calls, NULL, n, s.outs, s.plan, counts, err);
+        if (!rc) rc = tick_requests(u, o, &s, counts, err);
+    }
+    scratch_free(&s);
+    mem_free(u);
     return rc;
 }

@@ -2,7 +2,10 @@
  * many arrived while no pass ran: that is the catch-up), logs what has no conflict, queues
  * conflicts as unresolved with their reason and candidates, and with "only open the log
  * form" on leaves calls in review for a person. CRM failures leave the call claimed for a
- * while, then it is retried: nothing is dropped. */
+ * retry delay that grows with each failure, then it is retried: nothing is dropped.
+ *
+ * The server runs worker_tick in its worker thread: every user's queued log requests (from
+ * the API), then auto-log for every user whose auto_log is on. */
 #ifndef CRMLOG_WORKER_H
 #define CRMLOG_WORKER_H
 
@@ -10,17 +13,31 @@
 
 #include "logger.h"
 
-#define WORKER_BATCH 256            /* calls claimed and written per transaction */
-#define WORKER_RETRY_MS (60 * 1000) /* a call whose CRM write failed is retried after this */
+#define WORKER_BATCH 256 /* calls claimed and written per transaction */
 
 struct worker_counts {
     size_t logged;
     size_t unresolved;
     size_t review;
-    size_t failed; /* CRM errors this pass; those calls are retried later */
+    size_t refused; /* queued requests refused for a bad choice (the error is on the call) */
+    size_t failed;  /* CRM errors; those calls are retried later */
 };
 
-/* One pass for lg's user. Does nothing (zero counts) when auto_log is off. */
-int worker_pass(struct logger *lg, struct worker_counts *counts, char *err);
+struct worker_opts {
+    int retry_initial_ms; /* first retry delay after a CRM failure */
+    int retry_max_ms;     /* the delay doubles per failure up to this */
+};
+
+/* One pass for lg's user (the CLI's `autolog`). Does nothing when auto_log is off. */
+int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_counts *counts,
+                char *err);
+
+/* One round of the server's worker over every user: queued log requests first, then
+ * auto-log. st and c are the worker's own handles. All-zero counts mean it was idle. */
+int worker_tick(store *st, crm *c, const struct worker_opts *o, struct worker_counts *counts,
+                char *err);
+
+/* The delay before the next try of a call that failed `attempts` times before. */
+int64_t worker_backoff_ms(const struct worker_opts *o, int attempts);
 
 #endif

@@ -202,3 +202,9 @@ int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int6
 {
     return s->ops->calls_page(s, user, status, before_ms, before_id, limit, cb, ctx, err);
 }
+
+int store_call_find(store *s, int64_t user, int type, const char *session_id,
+                    struct call_rec *out, char *err)
+{
+    return s->ops->call_find(s, user, type, session_id, out, err);
+}

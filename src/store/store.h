@@ -47,6 +47,10 @@ int store_call_put(store *s, const struct call_rec *c, int *changed, char *err);
 /* A call by crmlog id (all digits) or session id / message id. ERR_NOTFOUND otherwise. */
 int store_call_get(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
 
+/* Exactly the call (type, session id) of the user; ERR_NOTFOUND otherwise. */
+int store_call_find(store *s, int64_t user, int type, const char *session_id,
+                    struct call_rec *out, char *err);
+
 typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
 /* The user's calls and messages, newest first; status -1 for all. A non-zero return from
  * cb stops the walk and is returned. */

@@ -19,6 +19,8 @@ struct store_ops {
     int (*setting_set)(store *s, int64_t user, const char *key, const char *val, char *err);
     int (*call_put)(store *s, const struct call_rec *c, int *changed, char *err);
     int (*call_get)(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
+    int (*call_find)(store *s, int64_t user, int type, const char *session_id,
+                     struct call_rec *out, char *err);
     int (*calls_list)(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
     int (*calls_page)(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
                       size_t limit, store_call_cb cb, void *ctx, char *err);

@@ -60,6 +60,7 @@ enum stmt_id {
     S_CALL_UPDATE_ACTIVE,
     S_CALL_BY_ID,
     S_CALL_BY_SESSION,
+    S_CALL_BY_KEY,
     S_CALLS_ALL,
     S_CALLS_STATUS,
     S_PAGE_ALL,
@@ -111,6 +112,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CALL_BY_ID] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND id=?2",
     [S_CALL_BY_SESSION] = "SELECT " CALL_COLUMNS
                           " FROM calls WHERE user_id=?1 AND session_id=?2 ORDER BY type LIMIT 1",
+    [S_CALL_BY_KEY] = "SELECT " CALL_COLUMNS
+                      " FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
     [S_CALLS_ALL] =
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
     [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
@@ -517,6 +520,24 @@ static int sq_call_get(store *base, int64_t user, const char *ref, struct call_r
     }
     return err_set(err, ERR_NOTFOUND, "no call '%s' (give crmlog's call id or the session id)",
                    ref);
+}
+
+static int sq_call_find(store *base, int64_t user, int type, const char *session_id,
+                        struct call_rec *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_CALL_BY_KEY);
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int(st, 2, type);
+    bind_text(st, 3, session_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) row_to_call(st, out);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 0;
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "no %s with session id '%s'", call_type_str(type),
+                       session_id);
+    return db_fail(s, err, "reading a call");
 }
 
 static int sq_calls_list(store *base, int64_t user, int status, store_call_cb cb, void *ctx,
@@ -941,9 +962,8 @@ static int sq_call_event(store *base, const struct call_rec *c, int kind, int64_
         int64_t answered = 0;
         if (!has_duration) {
             struct call_rec cur;
-            char ref[32];
-            snprintf(ref, sizeof ref, "%lld", (long long)id);
-            if ((rc = sq_call_get(base, c->user_id, ref, &cur, err))) goto out;
+            if ((rc = sq_call_find(base, c->user_id, c->type, c->session_id, &cur, err)))
+                goto out;
             answered = cur.answered_ms;
         }
         int64_t dur = has_duration ? c->duration
@@ -1068,6 +1088,7 @@ const struct store_ops store_sqlite = {
     .setting_set = sq_setting_set,
     .call_put = sq_call_put,
     .call_get = sq_call_get,
+    .call_find = sq_call_find,
     .calls_list = sq_calls_list,
     .calls_page = sq_calls_page,
     .calls_count = sq_calls_count,

@@ -151,6 +151,8 @@ static const struct crm_ops fake_ops = {
     .log_sms = f_log,
 };
 
+static const struct worker_opts wopts = {.retry_initial_ms = 60000, .retry_max_ms = 3600000};
+
 /* ---- fixture ---- */
 
 struct fx {
@@ -371,12 +373,12 @@ static void test_worker_pass_outcomes_and_retries(void **state)
     add_call(f, "w4", "+16505550101");
     fake.fail_writes = 1; /* the CRM answers 429 once */
     struct worker_counts n;
-    assert_int_equal(worker_pass(&f->lg, &n, err), 0);
+    assert_int_equal(worker_pass(&f->lg, &wopts, &n, err), 0);
     assert_int_equal(n.logged, 1);
     assert_int_equal(n.failed, 1);
     assert_int_equal(n.unresolved, 2);
     /* the failed call waits its retry delay: a pass right away does nothing */
-    assert_int_equal(worker_pass(&f->lg, &n, err), 0);
+    assert_int_equal(worker_pass(&f->lg, &wopts, &n, err), 0);
     assert_int_equal(n.logged + n.failed + n.unresolved, 0);
     int64_t unlogged;
     assert_int_equal(store_calls_count(f->st, f->lg.user.id, ST_UNLOGGED, &unlogged, err), 0);
@@ -386,7 +388,7 @@ static void test_worker_pass_outcomes_and_retries(void **state)
     assert_int_equal(store_call_get(f->st, f->lg.user.id, failed, &c, err), 0);
     assert_int_equal(c.status, ST_UNLOGGED);
     assert_int_equal(store_call_unclaim(f->st, f->lg.user.id, c.id, 0, err), 0);
-    assert_int_equal(worker_pass(&f->lg, &n, err), 0);
+    assert_int_equal(worker_pass(&f->lg, &wopts, &n, err), 0);
     assert_int_equal(n.logged, 1);
     assert_int_equal(fake.nlogs, 2);
     assert_int_equal(store_call_get(f->st, f->lg.user.id, "w2", &c, err), 0);
@@ -407,12 +409,12 @@ static void test_worker_form_only_and_off(void **state)
     struct worker_counts n;
     assert_int_equal(settings_set(f->st, f->lg.user.id, "auto_log", "off", err), 0);
     assert_int_equal(settings_load(f->st, f->lg.user.id, &f->lg.settings, err), 0);
-    assert_int_equal(worker_pass(&f->lg, &n, err), 0);
+    assert_int_equal(worker_pass(&f->lg, &wopts, &n, err), 0);
     assert_int_equal(n.logged + n.review, 0);
     assert_int_equal(settings_set(f->st, f->lg.user.id, "auto_log", "on", err), 0);
     assert_int_equal(settings_set(f->st, f->lg.user.id, "auto_log_form_only", "on", err), 0);
     assert_int_equal(settings_load(f->st, f->lg.user.id, &f->lg.settings, err), 0);
-    assert_int_equal(worker_pass(&f->lg, &n, err), 0);
+    assert_int_equal(worker_pass(&f->lg, &wopts, &n, err), 0);
     assert_int_equal(n.review, 1);
     assert_int_equal(fake.writes, 0);
     struct call_rec c;

@@ -1,0 +1,22 @@
+/* Applying live telephony events to the store: finds the agent the event belongs to (by
+ * extension, then by user name) and records the call's news. No CRM work here: the worker
+ * logs the call once it has ended. */
+#ifndef CRMLOG_INGEST_H
+#define CRMLOG_INGEST_H
+
+#include <stdint.h>
+
+#include "../sources/events.h"
+#include "../store/store.h"
+
+/* Applies ev. recording_wait_s: how long auto-log waits for a recording link that an
+ * ended call announced. *call_id receives crmlog's id of the call. ERR_NOTFOUND when no
+ * user has the event's extension or name (nothing changes). */
+int ingest_event(store *s, const struct event *ev, int recording_wait_s, int64_t *call_id,
+                 char *err);
+
+/* The company-wide token telephony systems use for /api/v1/events and /api/v1/cti/{token},
+ * into out (TOKEN_LEN bytes): created on first use, replaced when rotate is set. */
+int ingest_events_token(store *s, char *out, int rotate, char *err);
+
+#endif
