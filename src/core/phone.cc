@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <string>
@@ -44,23 +45,39 @@ int fail(char *err, char *out, int code, const char *fmt, ...)
     return code;
 }
 
-// Parsing goes through regular expressions and costs microseconds; imports see the same
-// numbers again and again, so successful results are cached. Direct-mapped, fixed size, so
-// memory is bounded and eviction is just overwriting.
-const size_t kCacheSlots = 8192;
+// Parsing and formatting go through regular expressions and cost microseconds; imports and
+// logs see the same numbers again and again, so results are cached. The cache is
+// set-associative (kWays entries per set, replaced round-robin) and fixed in size, so memory
+// is bounded; locks are striped by set so HTTP threads rarely wait on each other.
+const size_t kCacheSets = 16384;
+const size_t kWays = 4;
+const size_t kLockStripes = 64;
 const size_t kCacheKeyLen = 48;
 
-struct cache_slot {
-    char key[kCacheKeyLen]; // flags, region, text; "" when empty
-    char e164[PHONE_LEN];
+struct cache_entry {
+    char key[kCacheKeyLen]; // kind, flags, region, text; "" when empty
+    char value[PHONE_FMT_LEN];
 };
 
-cache_slot cache[kCacheSlots];
-pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+struct cache_set {
+    cache_entry way[kWays];
+    unsigned next; // the way to replace next
+};
 
-bool cache_key(const char *text, const char *region, unsigned flags, char *key)
+cache_set *cache; // kCacheSets sets, allocated on first use (about 7 MB)
+pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+pthread_mutex_t cache_locks[kLockStripes];
+
+void cache_init()
 {
-    int n = snprintf(key, kCacheKeyLen, "%u|%s|%s", flags, region, text);
+    cache = static_cast<cache_set *>(calloc(kCacheSets, sizeof(cache_set)));
+    for (size_t i = 0; i < kLockStripes; i++)
+        pthread_mutex_init(&cache_locks[i], nullptr);
+}
+
+bool cache_key(char kind, const char *text, const char *region, unsigned flags, char *key)
+{
+    int n = snprintf(key, kCacheKeyLen, "%c%u|%s|%s", kind, flags, region, text);
     return n > 0 && (size_t)n < kCacheKeyLen;
 }
 
@@ -69,7 +86,38 @@ size_t cache_index(const char *key)
     size_t h = 1469598103934665603ull; // FNV-1a
     for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h % kCacheSlots;
+    return (h ^ (h >> 29)) % kCacheSets;
+}
+
+// Copies the cached value of key into out (size bytes); false on a miss.
+bool cache_get(const char *key, char *out, size_t size)
+{
+    pthread_once(&cache_once, cache_init);
+    if (!cache) return false;
+    size_t set = cache_index(key);
+    bool hit = false;
+    pthread_mutex_lock(&cache_locks[set % kLockStripes]);
+    for (size_t w = 0; w < kWays && !hit; w++) {
+        if (strcmp(cache[set].way[w].key, key) == 0) {
+            snprintf(out, size, "%s", cache[set].way[w].value);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&cache_locks[set % kLockStripes]);
+    return hit;
+}
+
+void cache_put(const char *key, const char *value)
+{
+    pthread_once(&cache_once, cache_init);
+    if (!cache || strlen(value) >= PHONE_FMT_LEN) return;
+    size_t set = cache_index(key);
+    pthread_mutex_lock(&cache_locks[set % kLockStripes]);
+    cache_entry &e = cache[set].way[cache[set].next];
+    cache[set].next = (cache[set].next + 1) % kWays;
+    memcpy(e.key, key, kCacheKeyLen);
+    snprintf(e.value, sizeof e.value, "%s", value);
+    pthread_mutex_unlock(&cache_locks[set % kLockStripes]);
 }
 
 bool digits_only(const char *s, size_t *count)
@@ -152,22 +200,10 @@ extern "C" int phone_to_e164(const char *text, const char *region, unsigned flag
                     text);
     try {
         char key[kCacheKeyLen];
-        bool cacheable = cache_key(text, region, flags, key);
-        size_t slot = cacheable ? cache_index(key) : 0;
-        if (cacheable) {
-            pthread_mutex_lock(&cache_lock);
-            bool hit = strcmp(cache[slot].key, key) == 0;
-            if (hit) memcpy(e164, cache[slot].e164, PHONE_LEN);
-            pthread_mutex_unlock(&cache_lock);
-            if (hit) return 0;
-        }
+        bool cacheable = cache_key('p', text, region, flags, key);
+        if (cacheable && cache_get(key, e164, PHONE_LEN)) return 0;
         int rc = parse(text, region, flags, e164, err);
-        if (rc == 0 && cacheable) {
-            pthread_mutex_lock(&cache_lock);
-            memcpy(cache[slot].key, key, kCacheKeyLen);
-            memcpy(cache[slot].e164, e164, PHONE_LEN);
-            pthread_mutex_unlock(&cache_lock);
-        }
+        if (rc == 0 && cacheable) cache_put(key, e164);
         return rc;
     } catch (...) {
         return fail(err, e164, ERR_NOMEM, "out of memory parsing a phone number");
@@ -192,6 +228,9 @@ extern "C" int phone_national(const char *e164, char *out, char *err)
 extern "C" int phone_format(const char *e164, int national, char *out, char *err)
 {
     try {
+        char key[kCacheKeyLen];
+        bool cacheable = e164 && cache_key(national ? 'n' : 'i', e164, "", 0, key);
+        if (cacheable && cache_get(key, out, PHONE_FMT_LEN)) return 0;
         PhoneNumber num;
         if (parse_e164(e164, &num, err)) return fail(nullptr, out, ERR_INVAL, " ");
         std::string s;
@@ -199,6 +238,7 @@ extern "C" int phone_format(const char *e164, int national, char *out, char *err
                       &s);
         if (s.size() >= PHONE_FMT_LEN) return fail(err, out, ERR_INVAL, "number too long");
         memcpy(out, s.c_str(), s.size() + 1);
+        if (cacheable) cache_put(key, out);
         return 0;
     } catch (...) {
         return fail(err, out, ERR_NOMEM, "out of memory formatting a phone number");

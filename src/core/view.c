@@ -17,6 +17,7 @@ struct match_memo {
 struct view {
     struct logger *lg;
     int64_t now;
+    int reading; /* a CRM read group is open */
     struct match_memo memo[VIEW_MEMO_SLOTS];
 };
 
@@ -26,11 +27,15 @@ int view_open(struct logger *lg, view **out, char *err)
     if (!*out) return err_set(err, ERR_NOMEM, "out of memory");
     (*out)->lg = lg;
     (*out)->now = time_now_ms();
+    /* A view makes many lookups: one read group for all of them, when the CRM has it. */
+    crm *c = lg->crm;
+    (*out)->reading = c->ops->read_begin && c->ops->read_begin(c, NULL) == 0;
     return 0;
 }
 
 void view_close(view *v)
 {
+    if (v && v->reading) v->lg->crm->ops->read_end(v->lg->crm);
     mem_free(v);
 }
 

@@ -119,6 +119,10 @@ struct crm_ops {
     /* Optional (may be NULL): group many writes, e.g. in one transaction. */
     int (*batch_begin)(crm *c, char *err);
     int (*batch_end)(crm *c, int commit, char *err);
+    /* Optional (may be NULL): group many reads (a history page, a lookup run), e.g. in one
+     * read transaction; writes are not allowed in between. */
+    int (*read_begin)(crm *c, char *err);
+    void (*read_end)(crm *c);
 
     /* Optional, the embedded CRM only (NULL elsewhere). */
     int (*add_contact)(crm *c, const char *name, const char *const *phones, size_t nphones,
