@@ -199,12 +199,25 @@ extern "C" int phone_to_e164(const char *text, const char *region, unsigned flag
         return fail(err, e164, ERR_INVAL, "'%s' is an internal extension, not a phone number",
                     text);
     try {
-        char key[kCacheKeyLen];
+        // A number that comes out as itself (`+16505550101`, or `16505550101` from
+        // telephony) is cached under its E.164 form whatever the region or flags, so both
+        // spellings share one entry. Anything else is keyed by exactly what was asked.
+        size_t ndigits = 0;
+        bool bare = (flags & PHONE_TELEPHONY) && digits_only(text, &ndigits) && ndigits >= 11 &&
+                    text[0] != '0';
+        bool plus = text[0] == '+' && digits_only(text + 1, &ndigits);
+        char canon[kCacheKeyLen], key[kCacheKeyLen];
+        bool has_canon = (bare || plus) && cache_key('e', bare ? text : text + 1, "", 0, canon);
+        if (has_canon && cache_get(canon, e164, PHONE_LEN)) return 0;
         bool cacheable = cache_key('p', text, region, flags, key);
         if (cacheable && cache_get(key, e164, PHONE_LEN)) return 0;
         int rc = parse(text, region, flags, e164, err);
-        if (rc == 0 && cacheable) cache_put(key, e164);
-        return rc;
+        if (rc) return rc;
+        if (has_canon && strcmp(e164 + 1, bare ? text : text + 1) == 0)
+            cache_put(canon, e164);
+        else if (cacheable)
+            cache_put(key, e164);
+        return 0;
     } catch (...) {
         return fail(err, e164, ERR_NOMEM, "out of memory parsing a phone number");
     }
