@@ -12,7 +12,9 @@ struct match_memo {
     char id[CALL_ID_LEN];
     char name[CALL_NAME_LEN];
 };
-#define VIEW_MEMO_SLOTS 1024
+/* Enough for a page of history; a longer walk (the CLI's whole history) just asks again
+ * for numbers that collide. Small, so a request's view costs no page mapping. */
+#define VIEW_MEMO_SLOTS 128
 
 struct view {
     struct logger *lg;
@@ -23,8 +25,9 @@ struct view {
 
 int view_open(struct logger *lg, view **out, char *err)
 {
-    *out = mem_calloc(1, sizeof **out);
+    *out = mem_alloc(sizeof **out);
     if (!*out) return err_set(err, ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < VIEW_MEMO_SLOTS; i++) (*out)->memo[i].number[0] = '\0';
     (*out)->lg = lg;
     (*out)->now = time_now_ms();
     /* A view makes many lookups: one read group for all of them, when the CRM has it. */

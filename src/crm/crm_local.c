@@ -7,7 +7,7 @@
  *
  * Threads: a handle is used by one thread at a time (it owns one sqlite3 connection and its
  * prepared statements). The server opens one handle per worker thread; handles on the same
- * file coordinate through SQLite's locks (WAL, busy_timeout), and every write runs in a
+ * file coordinate through SQLite's locks (WAL, a busy handler), and every write runs in a
  * BEGIN IMMEDIATE transaction so two handles never deadlock upgrading a read to a write.
  *
  * Atomicity: every operation that runs more than one statement either opens its own
@@ -24,6 +24,7 @@
 #include "../core/buf.h"
 #include "../core/err.h"
 #include "../core/mem.h"
+#include "../core/sqlbusy.h"
 #include "../core/phone.h"
 
 #define LOCAL_REGION_LEN 3                    /* "US" + NUL */
@@ -418,7 +419,7 @@ static int local_open(crm **out, const char *config, char *err)
                      "local CRM: cannot open '%s': %s", path, sqlite3_errmsg(l->db));
         goto out;
     }
-    sqlite3_busy_timeout(l->db, LOCAL_BUSY_MS);
+    sqlbusy_install(l->db, LOCAL_BUSY_MS);
     if ((rc = local_pragma(l, "PRAGMA journal_mode=WAL", err)) ||
         (rc = local_pragma(l, "PRAGMA synchronous=NORMAL", err)) ||
         (rc = local_pragma(l, "PRAGMA foreign_keys=ON", err)) ||

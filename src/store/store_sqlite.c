@@ -9,6 +9,7 @@
 
 #include "../core/err.h"
 #include "../core/mem.h"
+#include "../core/sqlbusy.h"
 
 /* Each migration is applied once, in order, in its own transaction. Append only. */
 static const char *const migrations[] = {
@@ -46,6 +47,11 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN request TEXT;"
     "ALTER TABLE calls ADD COLUMN error TEXT;"
     "CREATE INDEX calls_requests ON calls (id) WHERE request IS NOT NULL;",
+    /* 3: the history index in ascending order: read backwards it gives (start_ms DESC,
+     * id DESC), the history's order, without sorting (a DESC column with the implicit
+     * ascending rowid could not). */
+    "DROP INDEX calls_by_time;"
+    "CREATE INDEX calls_by_time ON calls (user_id, start_ms);",
 };
 
 #define CALL_COLUMNS                                                                               \
@@ -169,11 +175,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CLAIM_REQUESTS] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT id FROM calls"
                          " WHERE request IS NOT NULL AND lease_until<?3 ORDER BY id LIMIT ?1)"
                          " RETURNING " CALL_COLUMNS ", request",
-    [S_CLAIM_AUTO] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT c.id FROM settings s"
-                     " JOIN calls c ON c.user_id=s.user_id AND c.status=1"
-                     " WHERE s.key='auto_log' AND s.value='on' AND c.internal=0"
-                     " AND c.request IS NULL AND c.lease_until<?3 AND c.hold_until<?3"
-                     " ORDER BY c.start_ms LIMIT ?1) RETURNING " CALL_COLUMNS,
+    /* Driven by the users whose auto_log is on, each through calls_by_status (oldest
+     * first per user): users with auto-log off cost nothing however many calls they have. */
+    [S_CLAIM_AUTO] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT id FROM calls"
+                     " WHERE user_id IN (SELECT user_id FROM settings WHERE key='auto_log'"
+                     " AND value='on') AND status=1 AND internal=0 AND request IS NULL"
+                     " AND lease_until<?3 AND hold_until<?3 LIMIT ?1) RETURNING " CALL_COLUMNS,
     [S_REQUEST_DONE] = "UPDATE calls SET request=NULL, error=?3, lease_until=0"
                        " WHERE id=?1 AND user_id=?2",
     [S_CANDIDATES] = "SELECT candidates FROM calls WHERE id=?1 AND user_id=?2",
@@ -323,12 +330,14 @@ static int sq_open(const char *path, store **out, char *err)
         rc = err_set(err, ERR_NOMEM, "store: out of memory");
         goto out;
     }
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
+    /* One thread at a time per handle: no SQLite mutex on every call. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)) {
         rc = err_set(err, ERR_IO, "store: cannot open %s: %s", path,
                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto out;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlbusy_install(s->db, 5000);
     if ((rc = exec(s,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                    " PRAGMA foreign_keys=ON",
