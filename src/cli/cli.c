@@ -11,17 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/config.h"
 #include "../core/err.h"
+#include "../core/ingest.h"
+#include "../core/token.h"
 #include "../core/logger.h"
 #include "../core/mem.h"
 #include "../core/view.h"
 #include "../core/worker.h"
+#include "../http/server.h"
 #include "../sources/import.h"
 
 #define CLI_MAX_ARGS 32 /* repeated options (--phone, --field…) per command */
 
 struct ctx {
     const char *db;
+    int db_given; /* --db was on the command line (it then beats the config file) */
     const char *user_name;
     const char *cmd; /* for messages */
     store *st;
@@ -811,6 +816,179 @@ static int cmd_demo(struct ctx *x, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* serve and config show: the server's configuration from its one table (config.h):
+ * defaults, then --config FILE or $CRMLOG_CONFIG, then the environment, then flags. The
+ * global --db counts as a flag. */
+static int load_config(struct ctx *x, int argc, char **argv, struct config *cfg, int *first)
+{
+    config_defaults(cfg);
+    if (x->db && !x->db_given) config_set(cfg, "db", x->db, NULL); /* $CRMLOG_DB, as elsewhere */
+    int i = config_parse_args(cfg, argc, argv, x->err);
+    if (i < 0) return fail(x, EXIT_USAGE, "%s (see crmlog %s --help)", x->err, x->cmd);
+    if (x->db_given && config_set(cfg, "db", x->db, x->err))
+        return fail(x, EXIT_USAGE, "%s", x->err);
+    *first = i;
+    return 0;
+}
+
+static int cmd_serve(struct ctx *x, int argc, char **argv)
+{
+    struct config cfg;
+    int i, rc = load_config(x, argc, argv, &cfg, &i);
+    if (rc) return rc;
+    if (i != argc) return usage_error(x, "serve takes no operands");
+    if ((rc = server_run(&cfg, x->err))) return fail_err(x, rc);
+    return EXIT_OK;
+}
+
+static int cmd_config(struct ctx *x, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "show") != 0) return usage_error(x, "say config show");
+    int json = 0;
+    /* --json is ours; everything else goes to the config table's own parser. */
+    char *args[CLI_MAX_ARGS * 2];
+    int n = 0;
+    args[n++] = argv[0];
+    for (int k = 2; k < argc; k++) {
+        if (strcmp(argv[k], "--json") == 0)
+            json = 1;
+        else if (n < (int)(sizeof args / sizeof *args))
+            args[n++] = argv[k];
+        else
+            return usage_error(x, "too many options");
+    }
+    struct config cfg;
+    int i, rc = load_config(x, n, args, &cfg, &i);
+    if (rc) return rc;
+    if (i != n) return usage_error(x, "config show takes only options");
+    config_print(&cfg, stdout, json);
+    return ferror(stdout) ? EXIT_ERROR : EXIT_OK;
+}
+
+/* users [list] | users add NAME [--extension N]... | users token NAME */
+struct users_opts {
+    int json;
+    const char *exts[CLI_MAX_ARGS];
+    size_t nexts;
+};
+
+static int opt_users(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct users_opts *uo = p;
+    if (opt == 'j') uo->json = 1;
+    if (opt == 'e') {
+        if (uo->nexts == CLI_MAX_ARGS) return usage_error(x, "too many --extension"), -1;
+        if (!phone_is_extension(arg))
+            return fail(x, EXIT_USAGE, "--extension %s: an extension is 1 to %d digits", arg,
+                        PHONE_EXT_MAX),
+                   -1;
+        uo->exts[uo->nexts++] = arg;
+    }
+    return 0;
+}
+
+static int print_token(struct ctx *x, const struct user *u, const char *token, int json)
+{
+    if (json)
+        return print_json(
+            json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u->id, "name", u->name, "token", token));
+    (void)x;
+    printf("user %s (id %lld), API token (shown only now, keep it):\n%s\n", u->name,
+           (long long)u->id, token);
+    return EXIT_OK;
+}
+
+static int user_row(const struct user *u, void *p)
+{
+    json_t *arr = p;
+    if (arr)
+        return json_array_append_new(
+            arr, json_pack("{s:I,s:s}", "id", (json_int_t)u->id, "name", u->name));
+    printf("%lld\t%s\n", (long long)u->id, u->name);
+    return 0;
+}
+
+static int cmd_users(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {
+        {"json", no_argument, NULL, 'j'}, {"extension", required_argument, NULL, 'e'}, {0}};
+    struct users_opts uo = {0};
+    int shift = argc >= 2 && argv[1][0] != '-';
+    const char *sub = shift ? argv[1] : "list";
+    int i = parse_opts(x, argc - shift, argv + shift, o, opt_users, &uo);
+    if (i < 0) return EXIT_USAGE;
+    i += shift;
+    int rc;
+    char token[TOKEN_LEN], hash[TOKEN_HASH_LEN];
+    if (strcmp(sub, "add") == 0) {
+        if (argc - i != 1) return usage_error(x, "users add needs one NAME");
+        const char *name = argv[i];
+        if (!*name || strlen(name) >= CALL_NAME_LEN)
+            return fail(x, EXIT_ERROR, "a user name is 1 to %d bytes", CALL_NAME_LEN - 1);
+        if ((rc = open_store(x))) return rc;
+        if ((rc = token_new(token, x->err))) return fail_err(x, rc);
+        token_hash(token, hash);
+        struct user u;
+        if ((rc = store_user_add(x->st, name, hash, uo.exts, uo.nexts, &u, x->err)))
+            return fail_err(x, rc);
+        return print_token(x, &u, token, uo.json);
+    }
+    if (strcmp(sub, "token") == 0) {
+        if (argc - i != 1 || uo.nexts) return usage_error(x, "users token needs one NAME");
+        if ((rc = open_store(x))) return rc;
+        struct user u;
+        if ((rc = store_user_get(x->st, argv[i], &u, x->err))) return fail_err(x, rc);
+        if ((rc = token_new(token, x->err))) return fail_err(x, rc);
+        token_hash(token, hash);
+        if ((rc = store_user_set_token(x->st, u.id, hash, x->err))) return fail_err(x, rc);
+        return print_token(x, &u, token, uo.json);
+    }
+    if (strcmp(sub, "list") == 0) {
+        if (i != argc || uo.nexts) return usage_error(x, "users list takes no operands");
+        if ((rc = open_store(x))) return rc;
+        json_t *arr = uo.json ? json_array() : NULL;
+        if ((rc = store_users_list(x->st, user_row, arr, x->err))) {
+            json_decref(arr);
+            return fail_err(x, rc);
+        }
+        return arr ? print_json(arr) : EXIT_OK;
+    }
+    return usage_error(x, "say users list, users add NAME or users token NAME");
+}
+
+/* events token [--rotate] */
+struct events_opts {
+    int json;
+    int rotate;
+};
+
+static int opt_events(struct ctx *x, int opt, const char *arg, void *p)
+{
+    struct events_opts *eo = p;
+    (void)x, (void)arg;
+    if (opt == 'j') eo->json = 1;
+    if (opt == 'r') eo->rotate = 1;
+    return 0;
+}
+
+static int cmd_events(struct ctx *x, int argc, char **argv)
+{
+    static const struct option o[] = {
+        {"json", no_argument, NULL, 'j'}, {"rotate", no_argument, NULL, 'r'}, {0}};
+    struct events_opts eo = {0};
+    if (argc < 2 || strcmp(argv[1], "token") != 0) return usage_error(x, "say events token");
+    int i = parse_opts(x, argc - 1, argv + 1, o, opt_events, &eo);
+    if (i < 0) return EXIT_USAGE;
+    if (i + 1 != argc) return usage_error(x, "events token takes no operands");
+    int rc = open_store(x);
+    if (rc) return rc;
+    char token[TOKEN_LEN];
+    if ((rc = ingest_events_token(x->st, token, eo.rotate, x->err))) return fail_err(x, rc);
+    if (eo.json) return print_json(json_pack("{s:s}", "token", token));
+    printf("%s\n", token);
+    return EXIT_OK;
+}
+
 static const struct cmd cmds[] = {
     {"import", cmd_import, "import FILE|- [--json]",
      "Imports calls and SMS from a RingCentral call-log response ({\"records\":[...]}), a\n"
@@ -852,6 +1030,25 @@ static const struct cmd cmds[] = {
      "with crmlog log CALL and the missing choice."},
     {"demo", cmd_demo, "demo",
      "Adds demo contacts, calls and SMS to an empty store, to see crmlog at work."},
+    {"serve", cmd_serve, "serve [--listen ADDR:PORT] [--config FILE] [OPTION VALUE]...",
+     "Runs the server: the JSON API under /api/v1 (docs/api.md), live call events, /healthz,\n"
+     "/metrics, and the auto-logger, which logs ended calls within a second and catches up on\n"
+     "everything not yet logged when it starts. SIGTERM finishes in-flight work and exits.\n"
+     "Settings come from defaults, then --config FILE or $CRMLOG_CONFIG, then the environment,\n"
+     "then these flags (crmlog config show prints the effective values):"},
+    {"config", cmd_config, "config show [--json] [OPTION VALUE]...",
+     "Prints the server's effective configuration: each value from the defaults, the config\n"
+     "file, the environment and the flags given, in `name = value` lines that a config file\n"
+     "can hold."},
+    {"users", cmd_users,
+     "users [list] [--json]\n       crmlog users add NAME [--extension N]... [--json]\n"
+     "       crmlog users token NAME [--json]",
+     "Lists users, adds one, or gives one a new API token (the old one stops working). The\n"
+     "token is printed once; only its hash is stored. Extensions route live call events to\n"
+     "the user."},
+    {"events", cmd_events, "events token [--rotate] [--json]",
+     "Prints the company-wide token that telephone systems use for /api/v1/events and\n"
+     "/api/v1/cti/{token}, creating it on first use; --rotate replaces it."},
 };
 
 static const struct cmd *find_cmd(const char *name)
@@ -891,6 +1088,7 @@ int cli_main(int argc, char **argv)
         switch (opt) {
         case 'd':
             x.db = optarg;
+            x.db_given = 1;
             break;
         case 'u':
             x.user_name = optarg;
@@ -920,6 +1118,7 @@ int cli_main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (wants_help(sub_argc, sub_argv)) {
         printf("usage: crmlog %s\n\n%s\n", c->usage, c->help);
+        if (c->run == cmd_serve || c->run == cmd_config) config_print_help(stdout);
         return EXIT_OK;
     }
     int rc = c->run(&x, sub_argc, sub_argv);

@@ -32,7 +32,8 @@ static int buf_reserve(struct buf *b, size_t n)
     size_t need = b->len + n + 1;
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *p = mem_realloc(b->data, cap);
     if (!p) return ERR_NOMEM;
     b->data = p;

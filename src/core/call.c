@@ -4,8 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const status_names[] = {"active", "unlogged", "logged", "unresolved",
-                                           "review"};
+static const char *const status_names[] = {"active", "unlogged", "logged", "unresolved", "review"};
 static const char *const conflict_names[] = {NULL, "no_contact", "multiple_contacts",
                                              "multiple_associations"};
 
@@ -21,8 +20,7 @@ const char *call_dir_str(int dir)
 
 const char *call_status_str(int status)
 {
-    if (status < 0 || status >= (int)(sizeof status_names / sizeof *status_names))
-        return "unknown";
+    if (status < 0 || status >= (int)(sizeof status_names / sizeof *status_names)) return "unknown";
     return status_names[status];
 }
 
@@ -35,8 +33,7 @@ int call_status_parse(const char *s)
 
 const char *conflict_str(int reason)
 {
-    if (reason <= 0 || reason >= (int)(sizeof conflict_names / sizeof *conflict_names))
-        return NULL;
+    if (reason <= 0 || reason >= (int)(sizeof conflict_names / sizeof *conflict_names)) return NULL;
     return conflict_names[reason];
 }
 
@@ -88,8 +85,7 @@ int time_parse(const char *s, int64_t *ms)
     if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi) || *p++ != ':' ||
         read_digits(&p, 2, &sec))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
-        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60) return -1;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
     if (*p == '.') {
         p++;
@@ -100,7 +96,8 @@ int time_parse(const char *s, int64_t *ms)
             p++;
         }
         if (n == 0 || n > 9) return -1;
-        for (; n < 3; n++) frac *= 10;
+        for (; n < 3; n++)
+            frac *= 10;
     }
     int offset_min = 0;
     if (*p == 'Z' || *p == 'z') {

@@ -31,7 +31,7 @@ enum conflict {
 #define CALL_SHORT_LEN 64  /* result, action */
 #define CALL_URL_LEN 1024  /* recording link */
 #define CALL_TEXT_LEN 4096 /* SMS text */
-#define ERR_TEXT_LEN 512     /* a stored error message */
+#define ERR_TEXT_LEN 512   /* a stored error message */
 
 struct call_rec {
     int64_t id;                     /* crmlog's id; 0 before the store assigns one */

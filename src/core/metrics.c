@@ -22,8 +22,8 @@ static const struct {
 };
 
 /* Latency histograms share these bucket bounds (seconds). */
-static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                0.5,    1,     2.5,    5,     10};
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define NBOUNDS (sizeof bounds / sizeof *bounds)
 
 struct histo {
@@ -35,7 +35,8 @@ struct histo {
 static void histo_add(struct histo *h, double v)
 {
     size_t i = 0;
-    while (i < NBOUNDS && v > bounds[i]) i++;
+    while (i < NBOUNDS && v > bounds[i])
+        i++;
     h->buckets[i]++;
     h->count++;
     h->sum += v;
@@ -87,8 +88,7 @@ void metrics_http(const char *method, const char *route, int status, double seco
     pthread_mutex_unlock(&lock);
 }
 
-static int render_histo(struct buf *out, const char *name, const char *help,
-                        const struct histo *h)
+static int render_histo(struct buf *out, const char *name, const char *help, const struct histo *h)
 {
     int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;

@@ -27,7 +27,8 @@ void token_hash(const char *token, char *out)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (!EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL)) len = 0;
-    for (unsigned int i = 0; i < len && i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (unsigned int i = 0; i < len && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
     out[len ? 64 : 0] = '\0';
 }
 
@@ -35,6 +36,7 @@ int token_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < la && i < lb; i++) diff |= (unsigned char)(a[i] ^ b[i]);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
     return diff == 0;
 }

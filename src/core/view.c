@@ -27,7 +27,8 @@ int view_open(struct logger *lg, view **out, char *err)
 {
     *out = mem_alloc(sizeof **out);
     if (!*out) return err_set(err, ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < VIEW_MEMO_SLOTS; i++) (*out)->memo[i].number[0] = '\0';
+    for (size_t i = 0; i < VIEW_MEMO_SLOTS; i++)
+        (*out)->memo[i].number[0] = '\0';
     (*out)->lg = lg;
     (*out)->now = time_now_ms();
     /* A view makes many lookups: one read group for all of them, when the CRM has it. */

@@ -79,8 +79,8 @@ static int parse_request(json_t *req, struct log_choice *ch, char *err)
 
 /* Decides and, when it can, writes one call (inside the CRM batch). req is the person's
  * request for a queued call, NULL for auto-log. */
-static void decide(struct logger *lg, const struct call_rec *c, json_t *req,
-                   struct log_plan *plan, struct outcome *o)
+static void decide(struct logger *lg, const struct call_rec *c, json_t *req, struct log_plan *plan,
+                   struct outcome *o)
 {
     char err[ERR_LEN];
     struct log_choice ch;
@@ -93,8 +93,8 @@ static void decide(struct logger *lg, const struct call_rec *c, json_t *req,
     int rc = logger_plan(lg, c, req ? &ch : NULL, plan, err);
     if (rc) {
         /* A bad choice is the person's to fix; anything else is retried. */
-        o->kind = req && rc != ERR_RETRY && rc != ERR_DB && rc != ERR_BUSY ? OUT_REFUSED
-                                                                           : OUT_RETRY;
+        o->kind =
+            req && rc != ERR_RETRY && rc != ERR_DB && rc != ERR_BUSY ? OUT_REFUSED : OUT_RETRY;
         snprintf(o->error, sizeof o->error, "%s", err);
         if (o->kind == OUT_RETRY)
             log_warnx("event=log_failed call=%lld error=\"%s\"", (long long)c->id, err);
@@ -131,7 +131,8 @@ static void decide(struct logger *lg, const struct call_rec *c, json_t *req,
 int64_t worker_backoff_ms(const struct worker_opts *o, int attempts)
 {
     int64_t d = o->retry_initial_ms > 0 ? o->retry_initial_ms : 1000;
-    for (int i = 0; i < attempts && d < o->retry_max_ms; i++) d *= 2;
+    for (int i = 0; i < attempts && d < o->retry_max_ms; i++)
+        d *= 2;
     return d < o->retry_max_ms ? d : o->retry_max_ms;
 }
 
@@ -149,8 +150,8 @@ static int apply(store *st, const struct worker_opts *opts, const struct call_re
     case OUT_UNRESOLVED:
         counts->unresolved++;
         metrics_inc(METRIC_CALLS_UNRESOLVED, 1);
-        return store_call_release(st, c->user_id, c->id, ST_UNRESOLVED, o->reason,
-                                  o->candidates, err);
+        return store_call_release(st, c->user_id, c->id, ST_UNRESOLVED, o->reason, o->candidates,
+                                  err);
     case OUT_REVIEW:
         counts->review++;
         metrics_inc(METRIC_CALLS_REVIEW, 1);
@@ -161,8 +162,7 @@ static int apply(store *st, const struct worker_opts *opts, const struct call_re
     default:
         counts->failed++;
         metrics_inc(METRIC_CRM_RETRIES, 1);
-        return store_call_unclaim(st, c->user_id, c->id, worker_backoff_ms(opts, c->attempts),
-                                  err);
+        return store_call_unclaim(st, c->user_id, c->id, worker_backoff_ms(opts, c->attempts), err);
     }
 }
 
@@ -192,10 +192,12 @@ static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *u
             if (outs[i].kind == OUT_LOGGED) outs[i].kind = OUT_RETRY;
     }
     int rc = store_begin(st, err);
-    for (size_t i = 0; i < n && !rc; i++) rc = apply(st, opts, &calls[i], &outs[i], counts, err);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = apply(st, opts, &calls[i], &outs[i], counts, err);
     if (!rc) rc = store_commit(st, err);
     if (rc) store_rollback(st);
-    for (size_t i = 0; i < n; i++) mem_free(outs[i].candidates);
+    for (size_t i = 0; i < n; i++)
+        mem_free(outs[i].candidates);
     /* On a store failure the claims stay and expire; the CRM writes were idempotent, so
      * the next round logs those calls once. */
     return rc;
@@ -238,11 +240,10 @@ int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_co
     int rc = scratch_init(&s, err);
     while (!rc) {
         size_t n = 0;
-        rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, s.calls,
-                                  &n, err);
+        rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, s.calls, &n,
+                                  err);
         if (rc || n == 0) break;
-        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, s.outs, s.plan, counts,
-                       err);
+        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, s.outs, s.plan, counts, err);
     }
     scratch_free(&s);
     return rc;
@@ -252,15 +253,14 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
                          struct worker_counts *counts, char *err)
 {
     size_t n = 0;
-    int rc = store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n,
-                                  err);
+    int rc =
+        store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n, err);
     if (rc || n == 0) return rc;
     for (size_t i = 0; i < n; i++) {
         s->reqs[i] = json_loads(s->texts[i], 0, NULL);
         if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
     }
-    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, s->outs, s->plan, counts,
-                   err);
+    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, s->outs, s->plan, counts, err);
     for (size_t i = 0; i < n; i++) {
         json_decref(s->reqs[i]);
         mem_free(s->texts[i]);

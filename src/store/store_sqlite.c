@@ -57,7 +57,7 @@ static const char *const migrations[] = {
 #define CALL_COLUMNS                                                                               \
     "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"          \
     " own_number, internal, start_ms, duration, result, action, recording, text,"                  \
-    " conversation_id, status, reason, contact_id, contact_name, association_id, log_id,"        \
+    " conversation_id, status, reason, contact_id, contact_name, association_id, log_id,"          \
     " answered_ms, hold_until, attempts, request IS NOT NULL, error"
 
 enum stmt_id {
@@ -118,8 +118,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CALL_BY_ID] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND id=?2",
     [S_CALL_BY_SESSION] = "SELECT " CALL_COLUMNS
                           " FROM calls WHERE user_id=?1 AND session_id=?2 ORDER BY type LIMIT 1",
-    [S_CALL_BY_KEY] = "SELECT " CALL_COLUMNS
-                      " FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
+    [S_CALL_BY_KEY] =
+        "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
     [S_CALLS_ALL] =
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
     [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
@@ -639,8 +639,7 @@ static int why_not(struct sq_store *s, int64_t user, int64_t call_id, int for_no
     if (c.status == ST_ACTIVE)
         return err_set(err, ERR_INVAL, "call %s is still active; log it when it ends", ref);
     if (c.internal)
-        return err_set(err, ERR_INVAL, "call %s is between two extensions; it is not logged",
-                       ref);
+        return err_set(err, ERR_INVAL, "call %s is between two extensions; it is not logged", ref);
     if (c.status == ST_LOGGED)
         return err_set(err, ERR_ALREADY,
                        "call %s is already logged (activity %s); edit it in the CRM", ref,
@@ -945,61 +944,50 @@ static int sq_call_event(store *base, const struct call_rec *c, int kind, int64_
     *changed = 0;
     struct call_rec rec = *c;
     rec.status = kind == STORE_EV_ENDED || kind == STORE_EV_MESSAGE ? ST_UNLOGGED : ST_ACTIVE;
+    struct call_rec cur;
     int rc = exec(s, "SAVEPOINT call_event", err);
     if (rc) return rc;
-    if ((rc = sq_call_put(base, &rec, changed, err))) goto out;
-    sqlite3_stmt *st = stmt(s, S_CALL_FIND_KEY);
-    sqlite3_bind_int64(st, 1, c->user_id);
-    sqlite3_bind_int(st, 2, c->type);
-    bind_text(st, 3, c->session_id);
-    int step = sqlite3_step(st);
-    int64_t id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (step != SQLITE_ROW) {
-        rc = db_fail(s, err, "reading a call");
-        goto out;
+    int found = sq_call_find(base, c->user_id, c->type, c->session_id, &cur, NULL) == 0;
+    /* New calls (and every message) go in like an import: active, or already ended with the
+     * event's duration. A known call that is still active takes the news; an ended one only
+     * its recording link; a logged one nothing. */
+    if (!found || kind == STORE_EV_MESSAGE || (cur.status == ST_ACTIVE && kind != STORE_EV_ENDED)) {
+        if ((rc = sq_call_put(base, &rec, changed, err))) goto out;
+        if (!found && (rc = sq_call_find(base, c->user_id, c->type, c->session_id, &cur, err)))
+            goto out;
     }
     int before = sqlite3_total_changes(s->db);
+    sqlite3_stmt *st;
     if (kind == STORE_EV_ANSWERED) {
         st = stmt(s, S_EV_ANSWERED);
-        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 1, cur.id);
         sqlite3_bind_int64(st, 2, at_ms);
         rc = step_done(s, st, "updating a call", err);
-    } else if (kind == STORE_EV_ENDED) {
-        /* A new call that arrives already ended was inserted unlogged with the event's
-         * duration; an active one ends here. */
-        int64_t answered = 0;
-        if (!has_duration) {
-            struct call_rec cur;
-            if ((rc = sq_call_find(base, c->user_id, c->type, c->session_id, &cur, err)))
-                goto out;
-            answered = cur.answered_ms;
-        }
+    } else if (kind == STORE_EV_ENDED && found && cur.status == ST_ACTIVE) {
         int64_t dur = has_duration ? c->duration
-                      : answered && at_ms > answered ? (at_ms - answered + 500) / 1000
-                                                     : 0;
+                      : cur.answered_ms && at_ms > cur.answered_ms
+                          ? (at_ms - cur.answered_ms + 500) / 1000
+                          : 0;
         st = stmt(s, S_EV_ENDED);
-        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 1, cur.id);
         sqlite3_bind_int64(st, 2, dur);
         bind_text(st, 3, c->result);
         bind_text(st, 4, c->recording);
         sqlite3_bind_int64(st, 5, hold_until);
         bind_text(st, 6, c->party_name);
-        if ((rc = step_done(s, st, "ending a call", err))) goto out;
-        if (*changed != 1 && sqlite3_total_changes(s->db) == before) {
-            /* Already ended: this event can only bring the recording link. */
-            st = stmt(s, S_EV_RECORDING);
-            sqlite3_bind_int64(st, 1, id);
-            bind_text(st, 2, c->recording);
-            rc = step_done(s, st, "updating a recording", err);
-        }
-        if (!rc && *changed == 1 && hold_until) {
-            /* It arrived already ended: the recording wait still applies. */
-            st = stmt(s, S_EV_HOLD);
-            sqlite3_bind_int64(st, 1, id);
-            sqlite3_bind_int64(st, 2, hold_until);
-            rc = step_done(s, st, "holding a call", err);
-        }
+        rc = step_done(s, st, "ending a call", err);
+    } else if (kind == STORE_EV_ENDED && found) {
+        /* Already ended: this event can only bring the recording link. */
+        st = stmt(s, S_EV_RECORDING);
+        sqlite3_bind_int64(st, 1, cur.id);
+        bind_text(st, 2, c->recording);
+        rc = step_done(s, st, "updating a recording", err);
+    } else if (kind == STORE_EV_ENDED && hold_until) {
+        /* It arrived already ended: the recording wait still applies. */
+        st = stmt(s, S_EV_HOLD);
+        sqlite3_bind_int64(st, 1, cur.id);
+        sqlite3_bind_int64(st, 2, hold_until);
+        rc = step_done(s, st, "holding a call", err);
     }
     if (!rc && *changed == 0 && sqlite3_total_changes(s->db) != before) *changed = 2;
 out:
@@ -1052,8 +1040,8 @@ static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct c
     return rc;
 }
 
-static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_rec *out,
-                         size_t *n, char *err)
+static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,
+                         char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     int64_t now = time_now_ms();
@@ -1063,7 +1051,8 @@ static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_
     sqlite3_bind_int64(st, 2, now + lease_ms);
     sqlite3_bind_int64(st, 3, now);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) row_to_call(st, &out[(*n)++]);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+        row_to_call(st, &out[(*n)++]);
     sqlite3_reset(st);
     if (step != SQLITE_DONE && step != SQLITE_ROW) return db_fail(s, err, "claiming calls");
     return 0;
