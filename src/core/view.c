@@ -67,6 +67,15 @@ static int match_cached(view *v, const char *number, struct match_memo **out, ch
 
 json_t *view_call(view *v, const struct call_rec *c, char *err)
 {
+    char *note = NULL;
+    if (store_note_get(v->lg->st, v->lg->user.id, c->id, &note, err)) return NULL;
+    json_t *j = view_call_noted(v, c, note, err);
+    mem_free(note);
+    return j;
+}
+
+json_t *view_call_noted(view *v, const struct call_rec *c, const char *note, char *err)
+{
     char when[32];
     time_format(c->start_ms, when, sizeof when);
     json_t *contact = json_null();
@@ -82,11 +91,6 @@ json_t *view_call(view *v, const struct call_rec *c, char *err)
         json_decref(contact);
         contact = json_pack("{s:s,s:s}", "id", c->contact_id, "name", c->contact_name);
     }
-    char *note = NULL;
-    if (store_note_get(v->lg->st, v->lg->user.id, c->id, &note, err)) {
-        json_decref(contact);
-        return NULL;
-    }
     const char *reason = c->status == ST_UNRESOLVED ? conflict_str(c->reason) : NULL;
     json_t *j = json_pack(
         "{s:I,s:s,s:s,s:s,s:s?,s:s,s:i,s:s?,s:s?,s:o,s:I,s:s,s:s?,s:s?,s:s?,s:b,s:b}", "id",
@@ -97,7 +101,6 @@ json_t *view_call(view *v, const struct call_rec *c, char *err)
         "status", call_status_str(c->status), "reason", reason, "log_id",
         *c->log_id ? c->log_id : NULL, "note", note, "past_retention",
         call_past_retention(c, v->now), "internal", c->internal);
-    mem_free(note);
     if (!j) {
         err_set(err, ERR_NOMEM, "out of memory (or text that is not UTF-8) showing call %lld",
                 (long long)c->id);

@@ -20,6 +20,8 @@ void view_close(view *v);
  *  contact, matches, status, reason, log_id, note, past_retention, internal, …}. Matching
  * is live for calls not yet logged; a logged call shows the contact it was logged to. */
 json_t *view_call(view *v, const struct call_rec *c, char *err);
+/* The same with the note already at hand (NULL for none): no store read. */
+json_t *view_call_noted(view *v, const struct call_rec *c, const char *note, char *err);
 /* {call, reason, candidates} for an unresolved call. */
 json_t *view_unresolved(view *v, const struct call_rec *c, char *err);
 

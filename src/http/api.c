@@ -461,14 +461,14 @@ struct page {
     char *err;
 };
 
-static int page_row(const struct call_rec *c, void *p)
+static int page_row(const struct call_rec *c, const char *note, void *p)
 {
     struct page *pg = p;
     if (pg->n == pg->limit) { /* the extra row asked for: there is a next page */
         pg->more = 1;
         return 1;
     }
-    json_t *j = view_call(pg->v, c, pg->err);
+    json_t *j = view_call_noted(pg->v, c, note, pg->err);
     if (!j || json_array_append_new(pg->arr, j)) {
         pg->failed = 1;
         return 1;

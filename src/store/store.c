@@ -46,6 +46,16 @@ int store_rollback(store *s)
     return s->ops->rollback(s);
 }
 
+int store_read_begin(store *s, char *err)
+{
+    return s->ops->read_begin(s, err);
+}
+
+void store_read_end(store *s)
+{
+    s->ops->read_end(s);
+}
+
 int store_user_get(store *s, const char *name, struct user *out, char *err)
 {
     return s->ops->user_get(s, name, out, err);
@@ -198,7 +208,7 @@ int store_call_request_done(store *s, int64_t user, int64_t call_id, const char 
 }
 
 int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
-                     size_t limit, store_call_cb cb, void *ctx, char *err)
+                     size_t limit, store_page_cb cb, void *ctx, char *err)
 {
     return s->ops->calls_page(s, user, status, before_ms, before_id, limit, cb, ctx, err);
 }

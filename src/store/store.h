@@ -31,6 +31,10 @@ const char *store_file(const store *s);
 int store_begin(store *s, char *err);
 int store_commit(store *s, char *err);
 int store_rollback(store *s);
+/* A read group: the reads until store_read_end share one snapshot (and one lock round).
+ * No writes in between. Does nothing inside a transaction. */
+int store_read_begin(store *s, char *err);
+void store_read_end(store *s);
 
 /* The user called name, or the first user when name is NULL. */
 int store_user_get(store *s, const char *name, struct user *out, char *err);
@@ -57,9 +61,11 @@ typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
 int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
 /* One page of the history, newest first: at most limit calls older than the cursor
  * (before_ms, before_id) — both 0 for the first page. The next page's cursor is the last
- * call's (start_ms, id). Uses the time index, so a page costs the same at any depth. */
+ * call's (start_ms, id). Uses the time index, so a page costs the same at any depth. Each
+ * call comes with its note (NULL when none), borrowed for the callback. */
+typedef int (*store_page_cb)(const struct call_rec *c, const char *note, void *ctx);
 int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
-                     size_t limit, store_call_cb cb, void *ctx, char *err);
+                     size_t limit, store_page_cb cb, void *ctx, char *err);
 /* How many of the user's calls have that status (-1: all). */
 int store_calls_count(store *s, int64_t user, int status, int64_t *n, char *err);
 

@@ -14,6 +14,8 @@ struct store_ops {
     int (*begin)(store *s, char *err);
     int (*commit)(store *s, char *err);
     int (*rollback)(store *s);
+    int (*read_begin)(store *s, char *err);
+    void (*read_end)(store *s);
     int (*user_get)(store *s, const char *name, struct user *out, char *err);
     int (*setting_get)(store *s, int64_t user, const char *key, char *val, size_t len, char *err);
     int (*setting_set)(store *s, int64_t user, const char *key, const char *val, char *err);
@@ -23,7 +25,7 @@ struct store_ops {
                      struct call_rec *out, char *err);
     int (*calls_list)(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
     int (*calls_page)(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
-                      size_t limit, store_call_cb cb, void *ctx, char *err);
+                      size_t limit, store_page_cb cb, void *ctx, char *err);
     int (*calls_count)(store *s, int64_t user, int status, int64_t *n, char *err);
     int (*note_set)(store *s, int64_t user, int64_t call_id, const char *text, char *err);
     int (*note_get)(store *s, int64_t user, int64_t call_id, char **text, char *err);

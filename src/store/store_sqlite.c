@@ -60,6 +60,8 @@ static const char *const migrations[] = {
     " conversation_id, status, reason, contact_id, contact_name, association_id, log_id,"          \
     " answered_ms, hold_until, attempts, request IS NOT NULL, error"
 
+#define NOTE_COLUMN 29 /* after CALL_COLUMNS in the page statements */
+
 enum stmt_id {
     S_CALL_INSERT,
     S_CALL_FIND_KEY,
@@ -124,9 +126,12 @@ static const char *const stmt_sql[S__COUNT] = {
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
     [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
                        " ORDER BY start_ms DESC, id DESC",
-    [S_PAGE_ALL] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND (?2=0 OR start_ms<?2"
+    /* The note comes along (column NOTE_COLUMN): a page costs one statement. */
+    [S_PAGE_ALL] = "SELECT " CALL_COLUMNS ", (SELECT text FROM notes n WHERE n.call_id=calls.id)"
+                   " FROM calls WHERE user_id=?1 AND (?2=0 OR start_ms<?2"
                    " OR (start_ms=?2 AND id<?3)) ORDER BY start_ms DESC, id DESC LIMIT ?4",
-    [S_PAGE_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?5 AND"
+    [S_PAGE_STATUS] = "SELECT " CALL_COLUMNS ", (SELECT text FROM notes n WHERE"
+                      " n.call_id=calls.id) FROM calls WHERE user_id=?1 AND status=?5 AND"
                       " (?2=0 OR start_ms<?2 OR (start_ms=?2 AND id<?3))"
                       " ORDER BY start_ms DESC, id DESC LIMIT ?4",
     [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
@@ -194,6 +199,7 @@ static const char *const stmt_sql[S__COUNT] = {
 struct sq_store {
     struct store base;
     sqlite3 *db;
+    int reading; /* a read group is open (store_read_begin) */
     char *file;
     sqlite3_stmt *stmts[S__COUNT];
 };
@@ -373,6 +379,23 @@ static int sq_begin(store *base, char *err)
 static int sq_commit(store *base, char *err)
 {
     return exec((struct sq_store *)base, "COMMIT", err);
+}
+
+static int sq_read_begin(store *base, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (!sqlite3_get_autocommit(s->db)) return 0; /* inside a transaction already */
+    int rc = exec(s, "BEGIN", err);
+    if (!rc) s->reading = 1;
+    return rc;
+}
+
+static void sq_read_end(store *base)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (!s->reading) return;
+    s->reading = 0;
+    if (!sqlite3_get_autocommit(s->db)) exec(s, "COMMIT", NULL);
 }
 
 static int sq_rollback(store *base)
@@ -583,7 +606,7 @@ out:
 }
 
 static int sq_calls_page(store *base, int64_t user, int status, int64_t before_ms,
-                         int64_t before_id, size_t limit, store_call_cb cb, void *ctx, char *err)
+                         int64_t before_id, size_t limit, store_page_cb cb, void *ctx, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     /* Cached statement: callbacks may use the handle, but not this statement. */
@@ -598,7 +621,7 @@ static int sq_calls_page(store *base, int64_t user, int status, int64_t before_m
     int step;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         row_to_call(st, c);
-        rc = cb(c, ctx);
+        rc = cb(c, (const char *)sqlite3_column_text(st, NOTE_COLUMN), ctx);
     }
     if (!rc && step != SQLITE_DONE) rc = db_fail(s, err, "listing calls");
     mem_free(c);
@@ -1081,6 +1104,8 @@ const struct store_ops store_sqlite = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
     .user_get = sq_user_get,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
