@@ -270,31 +270,52 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
     return rc;
 }
 
-int worker_tick(store *st, crm *c, const struct worker_opts *o, struct worker_counts *counts,
-                char *err)
-{
-    memset(counts, 0, sizeof *counts);
-    struct users *u = mem_calloc(1, sizeof *u);
+struct worker {
+    struct users users;
     struct scratch s;
-    int rc = u ? scratch_init(&s, err) : err_set(err, ERR_NOMEM, "out of memory");
+    struct worker_opts opts;
+};
+
+int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err)
+{
+    worker *w = mem_calloc(1, sizeof *w);
+    *out = NULL;
+    if (!w) return err_set(err, ERR_NOMEM, "out of memory");
+    int rc = scratch_init(&w->s, err);
     if (rc) {
-        if (u) scratch_free(&s);
-        mem_free(u);
+        worker_free(w);
         return rc;
     }
-    u->st = st;
-    u->crm = c;
-    rc = tick_requests(u, o, &s, counts, err);
+    w->users.st = st;
+    w->users.crm = c;
+    w->opts = *o;
+    *out = w;
+    return 0;
+}
+
+void worker_free(worker *w)
+{
+    if (!w) return;
+    scratch_free(&w->s);
+    mem_free(w);
+}
+
+int worker_tick(worker *w, struct worker_counts *counts, char *err)
+{
+    memset(counts, 0, sizeof *counts);
+    struct users *u = &w->users;
+    u->n = 0; /* settings are read again each round */
+    int rc = tick_requests(u, &w->opts, &w->s, counts, err);
     /* Auto-log in batches until nothing is left (the catch-up), yielding to new requests
      * between batches. */
     for (size_t n = WORKER_BATCH; !rc && n == WORKER_BATCH;) {
         u->n = 0; /* reload settings per batch */
-        if ((rc = store_claim_auto(st, WORKER_BATCH, LOGGER_LEASE_MS, s.calls, &n, err))) break;
+        if ((rc = store_claim_auto(u->st, WORKER_BATCH, LOGGER_LEASE_MS, w->s.calls, &n, err)))
+            break;
         if (n == 0) break;
-        rc = run_batch(st, c, NULL, u, o, s.calls, NULL, n, s.outs, s.plan, counts, err);
-        if (!rc) rc = tick_requests(u, o, &s, counts, err);
+        rc = run_batch(u->st, u->crm, NULL, u, &w->opts, w->s.calls, NULL, n, w->s.outs, w->s.plan,
+                       counts, err);
+        if (!rc) rc = tick_requests(u, &w->opts, &w->s, counts, err);
     }
-    scratch_free(&s);
-    mem_free(u);
     return rc;
 }

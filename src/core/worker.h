@@ -32,10 +32,15 @@ struct worker_opts {
 int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_counts *counts,
                 char *err);
 
-/* One round of the server's worker over every user: queued log requests first, then
- * auto-log. st and c are the worker's own handles. All-zero counts mean it was idle. */
-int worker_tick(store *st, crm *c, const struct worker_opts *o, struct worker_counts *counts,
-                char *err);
+/* The server's worker: its own handles (borrowed: st and c must outlive it) and the
+ * scratch memory of its batches, kept from one round to the next. */
+typedef struct worker worker;
+int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err);
+void worker_free(worker *w);
+
+/* One round over every user: queued log requests first, then auto-log. All-zero counts
+ * mean it was idle. */
+int worker_tick(worker *w, struct worker_counts *counts, char *err);
 
 /* The delay before the next try of a call that failed `attempts` times before. */
 int64_t worker_backoff_ms(const struct worker_opts *o, int attempts);

@@ -143,6 +143,7 @@ struct crm_local {
     sqlite3 *db;
     char region[LOCAL_REGION_LEN]; /* for numbers written without a country code */
     sqlite3_stmt *st[ST_COUNT];
+    int reading; /* a read group (read_begin) is open */
 };
 
 static const char *const local_dispositions[] = {
@@ -199,6 +200,10 @@ static void local_column_copy(sqlite3_stmt *s, int col, char *out, size_t len)
  * inside one. *owned says which, for local_tx_end. */
 static int local_tx_begin(struct crm_local *l, int *owned, char *err)
 {
+    if (l->reading) { /* a read group ends where a write begins: no stale-snapshot upgrade */
+        l->reading = 0;
+        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    }
     *owned = sqlite3_get_autocommit(l->db);
     return local_exec(l, *owned ? ST_BEGIN : ST_SAVEPOINT, "begin", err);
 }
@@ -961,20 +966,27 @@ static int local_read_begin(crm *c, char *err)
     struct crm_local *l = (struct crm_local *)c;
     if (!sqlite3_get_autocommit(l->db))
         return err_set(err, ERR_INVAL, "a local CRM transaction is already open");
-    return sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
-               ? 0
-               : local_db_fail(l, sqlite3_errcode(l->db), "starting reads", err);
+    if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return local_db_fail(l, sqlite3_errcode(l->db), "starting reads", err);
+    l->reading = 1;
+    return 0;
 }
 
 static void local_read_end(crm *c)
 {
     struct crm_local *l = (struct crm_local *)c;
+    if (!l->reading) return;
+    l->reading = 0;
     if (!sqlite3_get_autocommit(l->db)) sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
 }
 
 static int local_batch_begin(crm *c, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
+    if (l->reading) {
+        l->reading = 0;
+        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    }
     if (!sqlite3_get_autocommit(l->db))
         return err_set(err, ERR_INVAL, "a local CRM batch is already open");
     return local_exec(l, ST_BEGIN, "starting a batch", err);

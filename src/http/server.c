@@ -147,6 +147,11 @@ static void *worker_main(void *p)
     struct worker_opts o = {.retry_initial_ms = cfg->retry_initial_ms,
                             .retry_max_ms = cfg->retry_max_ms};
     char err[ERR_LEN];
+    worker *w = NULL;
+    if (worker_new(s->wst, s->wcrm, &o, &w, err)) {
+        log_warnx("event=worker_failed error=\"%s\"", err);
+        return NULL;
+    }
     for (;;) {
         pthread_mutex_lock(&s->lock);
         int stop = s->stop;
@@ -157,7 +162,7 @@ static void *worker_main(void *p)
         struct worker_counts n, zero;
         memset(&n, 0, sizeof n);
         memset(&zero, 0, sizeof zero);
-        int rc = worker_tick(s->wst, s->wcrm, &o, &n, err);
+        int rc = worker_tick(w, &n, err);
         if (rc) log_warnx("event=worker rc=%d error=\"%s\"", rc, err);
         if (!rc && memcmp(&n, &zero, sizeof n) != 0) continue; /* more may be waiting */
 
@@ -171,6 +176,7 @@ static void *worker_main(void *p)
             if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT) break;
         pthread_mutex_unlock(&s->lock);
     }
+    worker_free(w);
     return NULL;
 }
 

@@ -98,6 +98,8 @@ enum stmt_id {
     S_CLAIM_REQUESTS,
     S_CLAIM_AUTO,
     S_REQUEST_DONE,
+    S_ANY_REQUEST,
+    S_ANY_AUTO,
     S_COUNT,
     S_COUNT_ALL,
     S_SETTING_GET,
@@ -186,6 +188,12 @@ static const char *const stmt_sql[S__COUNT] = {
                      " WHERE user_id IN (SELECT user_id FROM settings WHERE key='auto_log'"
                      " AND value='on') AND status=1 AND internal=0 AND request IS NULL"
                      " AND lease_until<?3 AND hold_until<?3 LIMIT ?1) RETURNING " CALL_COLUMNS,
+    /* Reads that tell whether a claim would find anything: an UPDATE takes the write lock
+     * even when it changes nothing, and the worker asks often. */
+    [S_ANY_REQUEST] = "SELECT 1 FROM calls WHERE request IS NOT NULL AND lease_until<?1 LIMIT 1",
+    [S_ANY_AUTO] = "SELECT 1 FROM calls WHERE user_id IN (SELECT user_id FROM settings"
+                   " WHERE key='auto_log' AND value='on') AND status=1 AND internal=0"
+                   " AND request IS NULL AND lease_until<?1 AND hold_until<?1 LIMIT 1",
     [S_REQUEST_DONE] = "UPDATE calls SET request=NULL, error=?3, lease_until=0"
                        " WHERE id=?1 AND user_id=?2",
     [S_CANDIDATES] = "SELECT candidates FROM calls WHERE id=?1 AND user_id=?2",
@@ -806,6 +814,35 @@ static int sq_call_candidates(store *base, int64_t user, int64_t call_id, char *
     return *json ? 0 : err_set(err, ERR_NOMEM, "out of memory");
 }
 
+/* An atomic unit of several statements: its own BEGIN IMMEDIATE outside a transaction (so
+ * a unit that reads before it writes takes the write lock first, and never fails with a
+ * stale snapshot), a SAVEPOINT inside one. */
+static int unit_begin(struct sq_store *s, int *owned, char *err)
+{
+    *owned = sqlite3_get_autocommit(s->db) || s->reading;
+    if (*owned && s->reading) {
+        s->reading = 0; /* a read group ends where a write begins */
+        exec(s, "COMMIT", NULL);
+    }
+    return exec(s, *owned ? "BEGIN IMMEDIATE" : "SAVEPOINT unit", err);
+}
+
+/* Keeps the unit's writes when rc is 0, else undoes them; returns rc or the commit's error. */
+static int unit_end(struct sq_store *s, int owned, int rc, char *err)
+{
+    if (!rc) {
+        rc = exec(s, owned ? "COMMIT" : "RELEASE unit", err);
+        if (!rc) return 0;
+    }
+    if (owned) {
+        if (!sqlite3_get_autocommit(s->db)) exec(s, "ROLLBACK", NULL);
+    } else {
+        exec(s, "ROLLBACK TO unit", NULL);
+        exec(s, "RELEASE unit", NULL);
+    }
+    return rc;
+}
+
 /* ---- users, tokens, server values ---- */
 
 static int read_user(struct sq_store *s, sqlite3_stmt *st, struct user *out, const char *what,
@@ -829,7 +866,8 @@ static int sq_user_add(store *base, const char *name, const char *token_hash,
                        const char *const *exts, size_t nexts, struct user *out, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
-    int rc = exec(s, "SAVEPOINT user_add", err);
+    int owned;
+    int rc = unit_begin(s, &owned, err);
     if (rc) return rc;
     sqlite3_stmt *st = stmt(s, S_USER_ADD);
     bind_text(st, 1, name);
@@ -866,12 +904,7 @@ static int sq_user_add(store *base, const char *name, const char *token_hash,
         }
     }
 out:
-    if (rc) {
-        exec(s, "ROLLBACK TO user_add", NULL);
-        exec(s, "RELEASE user_add", NULL);
-        return rc;
-    }
-    return exec(s, "RELEASE user_add", err);
+    return unit_end(s, owned, rc, err);
 }
 
 static int sq_user_by_id(store *base, int64_t id, struct user *out, char *err)
@@ -968,7 +1001,8 @@ static int sq_call_event(store *base, const struct call_rec *c, int kind, int64_
     struct call_rec rec = *c;
     rec.status = kind == STORE_EV_ENDED || kind == STORE_EV_MESSAGE ? ST_UNLOGGED : ST_ACTIVE;
     struct call_rec cur;
-    int rc = exec(s, "SAVEPOINT call_event", err);
+    int owned;
+    int rc = unit_begin(s, &owned, err);
     if (rc) return rc;
     int found = sq_call_find(base, c->user_id, c->type, c->session_id, &cur, NULL) == 0;
     /* New calls (and every message) go in like an import: active, or already ended with the
@@ -1014,12 +1048,7 @@ static int sq_call_event(store *base, const struct call_rec *c, int kind, int64_
     }
     if (!rc && *changed == 0 && sqlite3_total_changes(s->db) != before) *changed = 2;
 out:
-    if (rc) {
-        exec(s, "ROLLBACK TO call_event", NULL);
-        exec(s, "RELEASE call_event", NULL);
-        return rc;
-    }
-    return exec(s, "RELEASE call_event", err);
+    return unit_end(s, owned, rc, err);
 }
 
 /* ---- the worker's queue ---- */
@@ -1038,12 +1067,25 @@ static int sq_call_request(store *base, int64_t user, int64_t call_id, const cha
     return sqlite3_changes(s->db) ? 0 : why_not(s, user, call_id, 0, err);
 }
 
+/* 1 when the statement (bound with now) finds a row, 0 when not, or an error. */
+static int sq_any(struct sq_store *s, enum stmt_id id, int64_t now, char *err)
+{
+    sqlite3_stmt *st = stmt(s, id);
+    sqlite3_bind_int64(st, 1, now);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "looking for work");
+}
+
 static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct call_rec *out,
                              char **requests, size_t *n, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     int64_t now = time_now_ms();
     *n = 0;
+    int any = sq_any(s, S_ANY_REQUEST, now, err);
+    if (any <= 0) return any;
     sqlite3_stmt *st = stmt(s, S_CLAIM_REQUESTS);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     sqlite3_bind_int64(st, 2, now + lease_ms);
@@ -1069,6 +1111,8 @@ static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_
     struct sq_store *s = (struct sq_store *)base;
     int64_t now = time_now_ms();
     *n = 0;
+    int any = sq_any(s, S_ANY_AUTO, now, err);
+    if (any <= 0) return any;
     sqlite3_stmt *st = stmt(s, S_CLAIM_AUTO);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     sqlite3_bind_int64(st, 2, now + lease_ms);
