@@ -22,7 +22,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== fuzzers (short runs)"
 CC=clang CXX=clang++ cmake -S "$top" -B "$top/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCRMLOG_FUZZ=ON -DCRMLOG_SANITIZE=ON >/dev/null
-ninja -C "$top/build-fuzz" -j$jobs
+fuzzers=$(cd "$top/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
+ninja -C "$top/build-fuzz" -j$jobs $fuzzers
 for f in "$top"/build-fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   corpus="$top/fuzz/corpus/$(basename "$f" | sed 's/^fuzz_//')"
