@@ -50,8 +50,8 @@ static const char *const migrations[] = {
     /* 3: the history index in ascending order: read backwards it gives (start_ms DESC,
      * id DESC), the history's order, without sorting (a DESC column with the implicit
      * ascending rowid could not). */
-    "DROP INDEX calls_by_time;"
-    "CREATE INDEX calls_by_time ON calls (user_id, start_ms);",
+    ("DROP INDEX calls_by_time;"
+     "CREATE INDEX calls_by_time ON calls (user_id, start_ms);"),
 };
 
 #define CALL_COLUMNS                                                                               \
