@@ -6,6 +6,10 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
 crmlog_deps
+# Browser tests (tests/web): Debian's chromium and node; npm comes with some node builds.
+crmlog_deps chromium nodejs
+command -v npm >/dev/null || crmlog_deps npm
+(cd "$top/tests/web" && npm ci --no-audit --no-fund)
 jobs=2
 
 echo "== build and test (RelWithDebInfo)"

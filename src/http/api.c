@@ -19,6 +19,7 @@
 #include "../core/view.h"
 #include "../sources/events.h"
 #include "../sources/import.h"
+#include "web.h"
 
 #define CALLS_LIMIT_DEFAULT 50
 #define CALLS_LIMIT_MAX 500
@@ -1016,10 +1017,34 @@ static void h_cti(struct api_req *r)
     api_reply(r, 200, json_object());
 }
 
+/* GET /, /app.js, /app.css: the agent's page, from memory. It holds no secret (the agent
+ * types their token into it), so it needs no authentication. */
+static void h_page(struct api_req *r)
+{
+    const char *path = strcmp(r->route->pattern, "/") == 0 ? "/index.html" : r->route->pattern;
+    for (size_t i = 0; i < web_nassets; i++) {
+        const struct web_asset *a = &web_assets[i];
+        if (strcmp(a->path, path) != 0) continue;
+        buf_reset(&r->out);
+        if (buf_append(&r->out, a->data, a->len)) {
+            api_error(r, 500, "internal", "out of memory");
+            return;
+        }
+        r->status = 200;
+        r->type = a->type;
+        r->page = 1;
+        return;
+    }
+    api_error(r, 404, "not_found", "%s is not built into this server", path);
+}
+
 /* The routes. docs/api.md has a `### METHOD PATTERN` heading for each. */
 const struct api_route api_routes[] = {
     {"GET", "/healthz", h_healthz, AUTH_NONE, BODY_NONE},
     {"GET", "/metrics", h_metrics, AUTH_NONE, BODY_NONE},
+    {"GET", "/", h_page, AUTH_NONE, BODY_NONE},
+    {"GET", "/app.js", h_page, AUTH_NONE, BODY_NONE},
+    {"GET", "/app.css", h_page, AUTH_NONE, BODY_NONE},
     {"GET", "/api/v1/me", h_me, AUTH_USER, BODY_NONE},
     {"POST", "/api/v1/import", h_import, AUTH_USER, BODY_IMPORT},
     {"GET", "/api/v1/calls", h_calls, AUTH_USER, BODY_NONE},

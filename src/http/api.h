@@ -69,6 +69,7 @@ struct api_req {
     const char *type;  /* Content-Type of out (static text) */
     const char *allow; /* 405: the Allow header (static or in allow_buf) */
     int www_auth;      /* 401: send WWW-Authenticate: Bearer */
+    int page;          /* the web page: send no-cache and its Content-Security-Policy */
     char allow_buf[64];
     struct buf out;    /* the response body; owned by the connection */
     char err[ERR_LEN]; /* scratch for callee messages */

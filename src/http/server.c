@@ -42,6 +42,11 @@
 #include "api.h"
 
 #define HEADER_MEMORY_LIMIT (64 * 1024) /* per connection: headers past this get a 431/413 */
+/* The page's scripts, styles and requests come from this server only: no inline code, no
+ * third party (an injected string can never run). */
+#define WEB_CSP                                                                                 \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                 \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
 #define OUT_LIMIT (64u << 20)           /* the largest response body */
 #define KEEP_BUF (64 * 1024)            /* a connection keeps buffers up to this between requests */
 #define LISTEN_BACKLOG 1024
@@ -367,6 +372,12 @@ static enum MHD_Result send_reply(struct conn *cc, struct MHD_Connection *c)
     if (!resp) return MHD_NO;
     if (r->type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->page) { /* the agent's page: always revalidated, and only its own code runs */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
     if (r->allow && r->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
@@ -402,6 +413,7 @@ static void begin(struct conn *cc, struct MHD_Connection *c, const char *url, co
     r->type = NULL;
     r->allow = NULL;
     r->www_auth = 0;
+    r->page = 0;
     r->user.id = 0;
     r->user.name[0] = '\0';
     r->body = "";
