@@ -20,7 +20,6 @@
 #include "../core/view.h"
 #include "../core/worker.h"
 #include "../http/server.h"
-#include "../sources/import.h"
 
 #define CLI_MAX_ARGS 32 /* repeated options (--phone, --field…) per command */
 
@@ -171,43 +170,6 @@ static int parse_opts(struct ctx *x, int argc, char **argv, const struct option 
 }
 
 /* import FILE|- */
-struct import_ctx {
-    store *st;
-    size_t added, updated, unchanged;
-};
-
-static int import_put(const struct call_rec *rec, void *p, char *err)
-{
-    struct import_ctx *ic = p;
-    int changed;
-    int rc = store_call_put(ic->st, rec, &changed, err);
-    if (rc) return rc;
-    if (changed == 1)
-        ic->added++;
-    else if (changed == 2)
-        ic->updated++;
-    else
-        ic->unchanged++;
-    return 0;
-}
-
-/* Imports a stream in one transaction: all of it, or nothing. */
-static int import_into(struct ctx *x, FILE *in, const char *name, struct import_stats *stats,
-                       struct import_ctx *ic)
-{
-    char region[SETTING_VALUE_LEN];
-    int rc = settings_get(x->st, x->user.id, "region", region, x->err);
-    if (rc) return rc;
-    struct import_opts opts = {.user_id = x->user.id, .region = region};
-    memset(ic, 0, sizeof *ic);
-    ic->st = x->st;
-    if ((rc = store_begin(x->st, x->err))) return rc;
-    rc = import_stream(in, name, &opts, import_put, ic, stats, x->err);
-    if (!rc) rc = store_commit(x->st, x->err);
-    if (rc) store_rollback(x->st);
-    return rc;
-}
-
 static int opt_json(struct ctx *x, int opt, const char *arg, void *st)
 {
     (void)x, (void)arg;
@@ -230,20 +192,19 @@ static int cmd_import(struct ctx *x, int argc, char **argv)
         if (in != stdin) fclose(in);
         return rc;
     }
-    struct import_stats stats = {0};
-    struct import_ctx ic;
-    rc = import_into(x, in, strcmp(path, "-") == 0 ? "stdin" : path, &stats, &ic);
+    struct ingest_counts n;
+    rc = ingest_file(x->st, x->user.id, in, strcmp(path, "-") == 0 ? "stdin" : path, &n, x->err);
     if (in != stdin) fclose(in);
     if (rc) return fail(x, EXIT_ERROR, "%s; nothing was imported", x->err);
     if (json)
         return print_json(
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)stats.records,
-                      "calls", (json_int_t)stats.calls, "sms", (json_int_t)stats.sms, "added",
-                      (json_int_t)ic.added, "updated", (json_int_t)ic.updated, "unchanged",
-                      (json_int_t)ic.unchanged, "skipped", (json_int_t)stats.skipped));
-    printf("imported %zu calls and %zu SMS: %zu new, %zu updated, %zu already there", stats.calls,
-           stats.sms, ic.added, ic.updated, ic.unchanged);
-    if (stats.skipped) printf(", %zu skipped (fax, voicemail, pager)", stats.skipped);
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n.stats.records,
+                      "calls", (json_int_t)n.stats.calls, "sms", (json_int_t)n.stats.sms, "added",
+                      (json_int_t)n.added, "updated", (json_int_t)n.updated, "unchanged",
+                      (json_int_t)n.unchanged, "skipped", (json_int_t)n.stats.skipped));
+    printf("imported %zu calls and %zu SMS: %zu new, %zu updated, %zu already there", n.stats.calls,
+           n.stats.sms, n.added, n.updated, n.unchanged);
+    if (n.stats.skipped) printf(", %zu skipped (fax, voicemail, pager)", n.stats.skipped);
     printf("\n");
     return EXIT_OK;
 }
@@ -805,14 +766,13 @@ static int cmd_demo(struct ctx *x, int argc, char **argv)
         mem_free(text);
         return fail(x, EXIT_ERROR, "out of memory");
     }
-    struct import_stats stats = {0};
-    struct import_ctx ic;
-    rc = import_into(x, in, "demo", &stats, &ic);
+    struct ingest_counts added;
+    rc = ingest_file(x->st, x->user.id, in, "demo", &added, x->err);
     fclose(in);
     mem_free(text);
     if (rc) return fail_err(x, rc);
     printf("demo data added: %zu contacts, %zu calls, %zu SMS\n", sizeof people / sizeof *people,
-           stats.calls, stats.sms);
+           added.stats.calls, added.stats.sms);
     return EXIT_OK;
 }
 

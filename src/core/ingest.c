@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "metrics.h"
+#include "settings.h"
 #include "token.h"
 
 static const int store_kinds[] = {
@@ -65,4 +66,45 @@ int ingest_events_token(store *s, char *out, int rotate, char *err)
     if (rc != ERR_NOTFOUND) return rc;
     if ((rc = token_new(out, err))) return rc;
     return store_kv_set(s, "events_token", out, err);
+}
+
+struct ingest_run {
+    store *st;
+    struct ingest_counts *n;
+};
+
+static int ingest_put(const struct call_rec *rec, void *p, char *err)
+{
+    struct ingest_run *run = p;
+    int changed;
+    int rc = store_call_put(run->st, rec, &changed, err);
+    if (rc) return rc;
+    if (changed == 1)
+        run->n->added++;
+    else if (changed == 2)
+        run->n->updated++;
+    else
+        run->n->unchanged++;
+    return 0;
+}
+
+int ingest_file(store *s, int64_t user, FILE *in, const char *name, struct ingest_counts *out,
+                char *err)
+{
+    char region[SETTING_VALUE_LEN];
+    memset(out, 0, sizeof *out);
+    int rc = settings_get(s, user, "region", region, err);
+    if (rc) return rc;
+    struct import_opts opts = {.user_id = user, .region = region};
+    struct ingest_run run = {.st = s, .n = out};
+    if ((rc = store_begin(s, err))) return rc;
+    rc = import_stream(in, name, &opts, ingest_put, &run, &out->stats, err);
+    if (!rc) rc = store_commit(s, err);
+    if (rc) {
+        store_rollback(s);
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    if (out->added) metrics_inc(METRIC_CALLS_RECEIVED, out->added);
+    return 0;
 }

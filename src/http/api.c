@@ -384,26 +384,6 @@ static void h_me(struct api_req *r)
 }
 
 /* POST /api/v1/import: like `crmlog import`, one transaction, all or nothing. */
-struct import_ctx {
-    store *st;
-    size_t added, updated, unchanged;
-};
-
-static int import_put(const struct call_rec *rec, void *p, char *err)
-{
-    struct import_ctx *ic = p;
-    int changed;
-    int rc = store_call_put(ic->st, rec, &changed, err);
-    if (rc) return rc;
-    if (changed == 1)
-        ic->added++;
-    else if (changed == 2)
-        ic->updated++;
-    else
-        ic->unchanged++;
-    return 0;
-}
-
 static void h_import(struct api_req *r)
 {
     if (r->body_len == 0) {
@@ -412,25 +392,13 @@ static void h_import(struct api_req *r)
                   "response, or JSON Lines");
         return;
     }
-    char region[SETTING_VALUE_LEN];
-    int rc = settings_get(r->st, r->user.id, "region", region, r->err);
-    if (rc) {
-        api_fail(r, rc, r->err);
-        return;
-    }
     FILE *in = fmemopen((void *)r->body, r->body_len, "r");
     if (!in) {
         api_error(r, 500, "internal", "out of memory");
         return;
     }
-    struct import_opts opts = {.user_id = r->user.id, .region = region};
-    struct import_stats stats = {0};
-    struct import_ctx ic = {.st = r->st};
-    if ((rc = store_begin(r->st, r->err))) goto out;
-    rc = import_stream(in, "body", &opts, import_put, &ic, &stats, r->err);
-    if (!rc) rc = store_commit(r->st, r->err);
-    if (rc) store_rollback(r->st);
-out:
+    struct ingest_counts n;
+    int rc = ingest_file(r->st, r->user.id, in, "body", &n, r->err);
     fclose(in);
     if (rc == ERR_PARSE || rc == ERR_INVAL) {
         api_error(r, 400, "bad_request", "%s; nothing was imported", r->err);
@@ -440,15 +408,12 @@ out:
         api_fail(r, rc, r->err);
         return;
     }
-    if (ic.added) {
-        metrics_inc(METRIC_CALLS_RECEIVED, ic.added);
-        api_wake_worker();
-    }
+    if (n.added) api_wake_worker();
     api_reply(r, 200,
-              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)stats.records,
-                        "calls", (json_int_t)stats.calls, "sms", (json_int_t)stats.sms, "added",
-                        (json_int_t)ic.added, "updated", (json_int_t)ic.updated, "unchanged",
-                        (json_int_t)ic.unchanged, "skipped", (json_int_t)stats.skipped));
+              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n.stats.records,
+                        "calls", (json_int_t)n.stats.calls, "sms", (json_int_t)n.stats.sms, "added",
+                        (json_int_t)n.added, "updated", (json_int_t)n.updated, "unchanged",
+                        (json_int_t)n.unchanged, "skipped", (json_int_t)n.stats.skipped));
 }
 
 /* GET /api/v1/calls: pages of the history. The cursor is "START_MS.ID" of the last call of
