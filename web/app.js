@@ -843,9 +843,10 @@ async function refreshUnresolved() {
   const items = data.unresolved || [];
   const list = $('unresolved');
   const ids = new Set(items.map((u) => String(u.call.id)));
-  // Keyed: an item the agent is working in is never re-rendered under their fingers.
+  // Keyed: an item the agent is working in is never re-rendered under their fingers, and one
+  // they resolved here stays with its "Logged to …" until they leave the tab.
   for (const li of Array.from(list.children)) {
-    if (!ids.has(li.dataset.id)) li.remove();
+    if (!ids.has(li.dataset.id) && !li.dataset.keep) li.remove();
   }
   let prev = null;
   for (const u of items) {
@@ -906,6 +907,7 @@ function unresolvedItem(u) {
     }
     save.disabled = true;
     msg.textContent = 'Logging…';
+    form.closest('li').dataset.keep = '1';
     try {
       await api('POST', '/unresolved/' + id + '/resolve', { [key]: v });
       const done = await waitLogged(id);
@@ -1020,8 +1022,13 @@ function selectTab(id, focus) {
   }
   if (focus) $(id).focus();
   if (id === 'tab-settings' && state.settings) fillSettings();
-  if (id === 'tab-unresolved') $('tab-unresolved').hidden = false;
-  else if (token && state.me) refreshUnresolved().catch(() => {});
+  if (id === 'tab-unresolved') {
+    $('tab-unresolved').hidden = false;
+  } else {
+    // Leaving the tab lets resolved items go at the next refresh.
+    for (const li of document.querySelectorAll('#unresolved li[data-keep]')) delete li.dataset.keep;
+    if (token && state.me) refreshUnresolved().catch(() => {});
+  }
 }
 
 function bindTabs() {
