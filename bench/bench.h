@@ -84,16 +84,17 @@ static const char *bench_fmt(double v, int decimals, char *out, size_t len)
 
 /* One line per figure: "import: median 153,000 records/s (min …, max …) target >= 100,000:
  * PASS". higher_is_better picks ">=" or "<" for the target. Returns 1 on PASS. */
-static inline int bench_report(const char *what, const char *unit, double *v, size_t n, int decimals,
-                        double target, int higher_is_better)
+static inline int bench_report(const char *what, const char *unit, double *v, size_t n,
+                               int decimals, double target, int higher_is_better)
 {
     struct bench_stats s = bench_stats_of(v, n);
     char a[48], b[48], c[48], t[48];
     int pass = higher_is_better ? s.median >= target : s.median < target;
     printf("%s: median %s %s (min %s, max %s, %zu runs) target %s %s: %s\n", what,
-           bench_fmt(s.median, decimals, a, sizeof a), unit, bench_fmt(s.min, decimals, b, sizeof b),
-           bench_fmt(s.max, decimals, c, sizeof c), n, higher_is_better ? ">=" : "<",
-           bench_fmt(target, 0, t, sizeof t), pass ? "PASS" : "MISS");
+           bench_fmt(s.median, decimals, a, sizeof a), unit,
+           bench_fmt(s.min, decimals, b, sizeof b), bench_fmt(s.max, decimals, c, sizeof c), n,
+           higher_is_better ? ">=" : "<", bench_fmt(target, 0, t, sizeof t),
+           pass ? "PASS" : "MISS");
     fflush(stdout);
     return pass;
 }
@@ -120,7 +121,8 @@ static inline long bench_arg(int argc, char **argv, int i, long def, const char 
 
 /* A path built printf-style into out (BENCH_PATH_LEN bytes); exits when it does not fit.
  * (vsnprintf, so the compiler does not second-guess every derived path's length.) */
-static inline void bench_path(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void bench_path(char *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static inline void bench_path(char *out, const char *fmt, ...)
 {
     va_list ap;
@@ -243,29 +245,39 @@ static inline void bench_number_written(long i, int style, char *out, size_t len
     int a, e, l;
     bench_number_parts(i, &a, &e, &l);
     switch (style % 5) {
-    case 0: snprintf(out, len, "+1%03d%03d%04d", a, e, l); break;
-    case 1: snprintf(out, len, "(%03d) %03d-%04d", a, e, l); break;
-    case 2: snprintf(out, len, "+1 %03d-%03d-%04d", a, e, l); break;
-    case 3: snprintf(out, len, "%03d.%03d.%04d", a, e, l); break;
-    default: snprintf(out, len, "1%03d%03d%04d", a, e, l); break; /* telephony, no '+' */
+    case 0:
+        snprintf(out, len, "+1%03d%03d%04d", a, e, l);
+        break;
+    case 1:
+        snprintf(out, len, "(%03d) %03d-%04d", a, e, l);
+        break;
+    case 2:
+        snprintf(out, len, "+1 %03d-%03d-%04d", a, e, l);
+        break;
+    case 3:
+        snprintf(out, len, "%03d.%03d.%04d", a, e, l);
+        break;
+    default:
+        snprintf(out, len, "1%03d%03d%04d", a, e, l);
+        break; /* telephony, no '+' */
     }
 }
 
-static const char *const bench_first[] = {"James", "Mary", "Robert", "Patricia", "John",
-                                          "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-                                          "William", "Barbara", "Richard", "Susan", "Joseph",
-                                          "Jessica", "Thomas", "Sarah", "Carlos", "Karen",
-                                          "Wei", "Priya", "Ahmed", "Olga", "Yuki"};
-static const char *const bench_last[] = {"Smith", "Johnson", "Williams", "Brown", "Jones",
-                                         "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-                                         "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-                                         "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-                                         "Lee", "Nguyen", "Patel", "Kowalski", "Tanaka"};
+static const char *const bench_first[] = {"James",    "Mary",    "Robert",  "Patricia", "John",
+                                          "Jennifer", "Michael", "Linda",   "David",    "Elizabeth",
+                                          "William",  "Barbara", "Richard", "Susan",    "Joseph",
+                                          "Jessica",  "Thomas",  "Sarah",   "Carlos",   "Karen",
+                                          "Wei",      "Priya",   "Ahmed",   "Olga",     "Yuki"};
+static const char *const bench_last[] = {
+    "Smith",    "Johnson",   "Williams", "Brown",     "Jones",   "Garcia",   "Miller",
+    "Davis",    "Rodriguez", "Martinez", "Hernandez", "Lopez",   "Gonzalez", "Wilson",
+    "Anderson", "Thomas",    "Taylor",   "Moore",     "Jackson", "Martin",   "Lee",
+    "Nguyen",   "Patel",     "Kowalski", "Tanaka"};
 static const char *const bench_cities[] = {
-    "New York, NY",  "Los Angeles, CA", "Miami, FL",     "Chicago, IL",  "Atlanta, GA",
-    "San Francisco, CA", "Portland, OR", "Austin, TX",   "Phoenix, AZ",  "Boston, MA",
-    "Palo Alto, CA", "Las Vegas, NV",   "Houston, TX",   "Honolulu, HI", "New York, NY",
-    "Dallas, TX"};
+    "New York, NY", "Los Angeles, CA",   "Miami, FL",     "Chicago, IL",
+    "Atlanta, GA",  "San Francisco, CA", "Portland, OR",  "Austin, TX",
+    "Phoenix, AZ",  "Boston, MA",        "Palo Alto, CA", "Las Vegas, NV",
+    "Houston, TX",  "Honolulu, HI",      "New York, NY",  "Dallas, TX"};
 #define BENCH_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A person's name for index i, into out. */
@@ -285,13 +297,12 @@ static inline void bench_name(long i, char *out, size_t len)
  * recording; about one number in five is written without '+' (as telephony APIs do). */
 static inline int bench_write_call(FILE *f, uint64_t *rng, long seq, long party, int64_t start_ms)
 {
-    static const char *const in_results[] = {"Accepted", "Accepted", "Accepted", "Accepted",
-                                             "Accepted", "Accepted", "Missed", "Missed",
+    static const char *const in_results[] = {"Accepted",  "Accepted", "Accepted", "Accepted",
+                                             "Accepted",  "Accepted", "Missed",   "Missed",
                                              "Voicemail", "Rejected"};
-    static const char *const out_results[] = {"Call connected", "Call connected",
-                                              "Call connected", "Call connected",
-                                              "Call connected", "No Answer", "Busy",
-                                              "Call connected", "Voicemail", "Call connected"};
+    static const char *const out_results[] = {
+        "Call connected", "Call connected", "Call connected", "Call connected", "Call connected",
+        "No Answer",      "Busy",           "Call connected", "Voicemail",      "Call connected"};
     char id[32], when[32], number[32], name[64];
     int inbound = bench_below(rng, 10) < 6;
     const char *result = (inbound ? in_results : out_results)[bench_below(rng, 10)];
@@ -312,16 +323,17 @@ static inline int bench_write_call(FILE *f, uint64_t *rng, long seq, long party,
     snprintf(own, sizeof own, "{\"phoneNumber\":\"" BENCH_OWN_NUMBER "\"%s}",
              inbound ? "" : ",\"name\":\"Alex Agent\"");
 
-    int rc = fprintf(f,
-                     "{\"uri\":\"https://platform.ringcentral.com/restapi/v1.0/account/"
-                     BENCH_ACCOUNT "/extension/400123457008/call-log/%s?view=Simple\","
-                     "\"id\":\"%s\",\"sessionId\":\"%ld\",\"telephonySessionId\":\"s-a0d7%010lx"
-                     "TZ0\",\"startTime\":\"%s\",\"duration\":%d,\"type\":\"Voice\","
-                     "\"direction\":\"%s\",\"action\":\"%s\",\"result\":\"%s\","
-                     "\"from\":%s,\"to\":%s",
-                     id, id, 4000000000L + seq, (unsigned long)seq * 2654435761ul, when, duration,
-                     inbound ? "Inbound" : "Outbound", action, result, inbound ? customer : own,
-                     inbound ? own : customer);
+    int rc =
+        fprintf(f,
+                "{\"uri\":\"https://platform.ringcentral.com/restapi/v1.0/account/" BENCH_ACCOUNT
+                "/extension/400123457008/call-log/%s?view=Simple\","
+                "\"id\":\"%s\",\"sessionId\":\"%ld\",\"telephonySessionId\":\"s-a0d7%010lx"
+                "TZ0\",\"startTime\":\"%s\",\"duration\":%d,\"type\":\"Voice\","
+                "\"direction\":\"%s\",\"action\":\"%s\",\"result\":\"%s\","
+                "\"from\":%s,\"to\":%s",
+                id, id, 4000000000L + seq, (unsigned long)seq * 2654435761ul, when, duration,
+                inbound ? "Inbound" : "Outbound", action, result, inbound ? customer : own,
+                inbound ? own : customer);
     if (recorded)
         rc = fprintf(f,
                      ",\"recording\":{\"uri\":\"https://platform.ringcentral.com/restapi/v1.0/"
@@ -337,8 +349,8 @@ static inline int bench_write_call(FILE *f, uint64_t *rng, long seq, long party,
  * (indices first..first+numbers) except a share `unknown_pct` % taken from indices
  * unknown_first.. (numbers no contact has). Start times go forward from 2026-01-05. */
 static inline int bench_write_calls(const char *path, long n, long first, long numbers,
-                             int unknown_pct, long unknown_first, long unknown_numbers,
-                             uint64_t seed)
+                                    int unknown_pct, long unknown_first, long unknown_numbers,
+                                    uint64_t seed)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

@@ -53,8 +53,10 @@ static int add_contacts(crm *c, long n, char *err)
         snprintf(deal, sizeof deal, "Renewal %ld", 2026 + i % 3);
         rc = ops->add_contact(c, name, phones, 1, assocs, i % 10 == 3 ? 0 : 1, NULL, err);
     }
-    if (!rc) rc = ops->batch_end(c, 1, err);
-    else ops->batch_end(c, 0, NULL);
+    if (!rc)
+        rc = ops->batch_end(c, 1, err);
+    else
+        ops->batch_end(c, 0, NULL);
     return rc;
 }
 
@@ -104,8 +106,7 @@ out:
 }
 
 /* One timed pass over a copy of the template. */
-static int run_pass(const char *db, double *secs, double *cpu, struct worker_counts *n,
-                    char *err)
+static int run_pass(const char *db, double *secs, double *cpu, struct worker_counts *n, char *err)
 {
     char config[BENCH_PATH_LEN + 64];
     store *st = NULL;
@@ -166,13 +167,13 @@ int main(int argc, char **argv)
                r + 1, secs, cpu, cps[r], n.logged, n.unresolved, n.review, n.failed);
         fflush(stdout);
         if (done != (size_t)ncalls || n.failed) {
-            fprintf(stderr, "bench_autolog: the pass handled %zu of %ld calls (%zu failed)\n",
-                    done, ncalls, n.failed);
+            fprintf(stderr, "bench_autolog: the pass handled %zu of %ld calls (%zu failed)\n", done,
+                    ncalls, n.failed);
             goto out;
         }
     }
-    printf("autolog: per pass %zu logged, %zu unresolved (of %ld calls)\n", n.logged,
-           n.unresolved, ncalls);
+    printf("autolog: per pass %zu logged, %zu unresolved (of %ld calls)\n", n.logged, n.unresolved,
+           ncalls);
     rc = bench_report("autolog worker_pass", "calls/s", cps, (size_t)runs, 0, AUTOLOG_TARGET, 1)
              ? 0
              : 3;

@@ -116,8 +116,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_import: cannot write %s: %s\n", file, strerror(errno));
         goto out;
     }
-    printf("import: generated %ld call records to %ld numbers (%.0f MB JSON Lines) in %.1f s\n",
-           n, numbers, bench_file_mb(file), bench_now() - t0);
+    printf("import: generated %ld call records to %ld numbers (%.0f MB JSON Lines) in %.1f s\n", n,
+           numbers, bench_file_mb(file), bench_now() - t0);
     printf("import: running %s --db FRESH.db import --json FILE, %ld runs\n", bin, runs);
     fflush(stdout);
 

@@ -65,8 +65,8 @@ static void make_queries(struct query *q, long nq, long n, uint64_t seed)
 }
 
 /* Times nq lookups; returns lookups/s, or -1 after printing an error or a wrong answer. */
-static double time_lookups(struct logger *lg, int through_logger, const struct query *q,
-                           long nq, double *cpu)
+static double time_lookups(struct logger *lg, int through_logger, const struct query *q, long nq,
+                           double *cpu)
 {
     static struct crm_contact_list l; /* 40 KB: off the stack */
     char err[ERR_LEN];

@@ -59,16 +59,16 @@ enum crm_log_kind { CRM_LOG_CALL = 0, CRM_LOG_SMS = 1 };
 
 /* What the logger asks a connector to write. Strings are borrowed for the call only. */
 struct crm_log {
-    int kind;               /* enum crm_log_kind */
-    int64_t user_id;        /* the agent who owns the call */
+    int kind;        /* enum crm_log_kind */
+    int64_t user_id; /* the agent who owns the call */
     const char *user_name;
-    const char *key;        /* idempotency key, unique per user and call (or message): a
-                               connector that finds it already written returns that
-                               activity's id instead of writing again */
+    const char *key; /* idempotency key, unique per user and call (or message): a
+                        connector that finds it already written returns that
+                        activity's id instead of writing again */
     const char *contact_id;
     const char *association_id; /* NULL or "" when none */
     const char *subject;
-    const char *body;       /* composed text: notes, time, duration, result, recording */
+    const char *body;            /* composed text: notes, time, duration, result, recording */
     const struct call_rec *call; /* the call or message itself */
     size_t nfields;
     const struct crm_field_value *fields;
@@ -83,8 +83,8 @@ struct crm_activity {
     const char *kind;           /* "call" | "sms" */
     const char *subject;
     const char *body;
-    const char *session_id;     /* the call's session id; for SMS, the day's key */
-    const char *fields_json;    /* JSON object text: {"disposition":"connected"} */
+    const char *session_id;  /* the call's session id; for SMS, the day's key */
+    const char *fields_json; /* JSON object text: {"disposition":"connected"} */
 };
 
 typedef struct crm crm;
@@ -108,8 +108,7 @@ struct crm_ops {
     /* A placeholder contact: just a name and the call's number. */
     int (*create_contact)(crm *c, const char *name, const char *e164, struct crm_contact *out,
                           char *err);
-    int (*list_associations)(crm *c, const char *contact_id, struct crm_assoc_list *out,
-                             char *err);
+    int (*list_associations)(crm *c, const char *contact_id, struct crm_assoc_list *out, char *err);
     /* Writes a call log; idempotent on log->key. activity_id is CALL_ID_LEN bytes. */
     int (*log_call)(crm *c, const struct crm_log *log, char *activity_id, char *err);
     /* Adds one message to the activity holding that contact's SMS of that UTC day (creating

@@ -44,11 +44,11 @@
 #define HEADER_MEMORY_LIMIT (64 * 1024) /* per connection: headers past this get a 431/413 */
 /* The page's scripts, styles and requests come from this server only: no inline code, no
  * third party (an injected string can never run). */
-#define WEB_CSP                                                                                 \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                 \
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                    \
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
-#define OUT_LIMIT (64u << 20)           /* the largest response body */
-#define KEEP_BUF (64 * 1024)            /* a connection keeps buffers up to this between requests */
+#define OUT_LIMIT (64u << 20) /* the largest response body */
+#define KEEP_BUF (64 * 1024)  /* a connection keeps buffers up to this between requests */
 #define LISTEN_BACKLOG 1024
 /* A body past its cap is read and dropped so the 413 can be sent, but not forever. */
 #define DISCARD_MAX (16u << 20)
@@ -489,8 +489,8 @@ static void finish(struct conn *cc)
     /* A GET only reads: its reads share one snapshot instead of one lock round each. */
     int get = r->route->body == BODY_NONE;
     int reading = get && r->st && store_read_begin(r->st, NULL) == 0;
-    int crm_reading = get && r->crm && r->crm->ops->read_begin &&
-                      r->crm->ops->read_begin(r->crm, NULL) == 0;
+    int crm_reading =
+        get && r->crm && r->crm->ops->read_begin && r->crm->ops->read_begin(r->crm, NULL) == 0;
     r->route->handler(r);
     if (crm_reading) r->crm->ops->read_end(r->crm);
     if (reading) store_read_end(r->st);

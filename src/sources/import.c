@@ -475,7 +475,8 @@ static void *pipe_parser(void *arg)
     int rc = 1;
     while (rc == 1) {
         pthread_mutex_lock(&p->lock);
-        while (p->count == PIPE_CHUNKS && !p->stop) pthread_cond_wait(&p->changed, &p->lock);
+        while (p->count == PIPE_CHUNKS && !p->stop)
+            pthread_cond_wait(&p->changed, &p->lock);
         int stop = p->stop;
         size_t slot = (p->head + p->count) % PIPE_CHUNKS;
         pthread_mutex_unlock(&p->lock);
@@ -512,7 +513,8 @@ static int import_pipelined(struct import_run *run, struct reader *r)
     }
     for (;;) {
         pthread_mutex_lock(&p.lock);
-        while (p.count == 0 && !p.done) pthread_cond_wait(&p.changed, &p.lock);
+        while (p.count == 0 && !p.done)
+            pthread_cond_wait(&p.changed, &p.lock);
         if (p.count == 0) { /* done, everything consumed */
             pthread_mutex_unlock(&p.lock);
             if (p.rc < 0) {
@@ -523,7 +525,8 @@ static int import_pipelined(struct import_run *run, struct reader *r)
         }
         struct pipe_chunk *ch = &p.chunks[p.head];
         pthread_mutex_unlock(&p.lock);
-        for (size_t i = 0; i < ch->n && !rc; i++) rc = deliver(run, &ch->rec[i], ch->skip[i]);
+        for (size_t i = 0; i < ch->n && !rc; i++)
+            rc = deliver(run, &ch->rec[i], ch->skip[i]);
         pthread_mutex_lock(&p.lock);
         p.head = (p.head + 1) % PIPE_CHUNKS;
         p.count--;

@@ -177,14 +177,13 @@ int store_kv_set(store *s, const char *key, const char *val, char *err)
     return s->ops->kv_set(s, key, val, err);
 }
 
-int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms,
-                     int has_duration, int64_t hold_until, int *changed, char *err)
+int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms, int has_duration,
+                     int64_t hold_until, int *changed, char *err)
 {
     return s->ops->call_event(s, c, kind, at_ms, has_duration, hold_until, changed, err);
 }
 
-int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json,
-                       char *err)
+int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json, char *err)
 {
     return s->ops->call_request(s, user, call_id, request_json, err);
 }
@@ -201,8 +200,7 @@ int store_claim_auto(store *s, size_t max, int64_t lease_ms, struct call_rec *ou
     return s->ops->claim_auto(s, max, lease_ms, out, n, err);
 }
 
-int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error,
-                            char *err)
+int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error, char *err)
 {
     return s->ops->call_request_done(s, user, call_id, error, err);
 }
@@ -213,8 +211,8 @@ int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int6
     return s->ops->calls_page(s, user, status, before_ms, before_id, limit, cb, ctx, err);
 }
 
-int store_call_find(store *s, int64_t user, int type, const char *session_id,
-                    struct call_rec *out, char *err)
+int store_call_find(store *s, int64_t user, int type, const char *session_id, struct call_rec *out,
+                    char *err)
 {
     return s->ops->call_find(s, user, type, session_id, out, err);
 }

@@ -52,8 +52,8 @@ int store_call_put(store *s, const struct call_rec *c, int *changed, char *err);
 int store_call_get(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
 
 /* Exactly the call (type, session id) of the user; ERR_NOTFOUND otherwise. */
-int store_call_find(store *s, int64_t user, int type, const char *session_id,
-                    struct call_rec *out, char *err);
+int store_call_find(store *s, int64_t user, int type, const char *session_id, struct call_rec *out,
+                    char *err);
 
 typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
 /* The user's calls and messages, newest first; status -1 for all. A non-zero return from
@@ -126,8 +126,8 @@ enum store_event { STORE_EV_RINGING, STORE_EV_ANSWERED, STORE_EV_ENDED, STORE_EV
  * an ended call only brings the recording link. hold_until (Unix ms, 0 for none) makes
  * auto-log wait for a recording link. A logged call never changes. A message is added
  * like an import. *changed: 1 added, 2 updated, 0 nothing. */
-int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms,
-                     int has_duration, int64_t hold_until, int *changed, char *err);
+int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms, int has_duration,
+                     int64_t hold_until, int *changed, char *err);
 
 /* ---- The work queue of the server's worker ---- */
 
@@ -145,7 +145,6 @@ int store_claim_auto(store *s, size_t max, int64_t lease_ms, struct call_rec *ou
                      char *err);
 /* Ends a queued request that was refused: clears it and the claim, keeps error for the
  * person to read. */
-int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error,
-                            char *err);
+int store_call_request_done(store *s, int64_t user, int64_t call_id, const char *error, char *err);
 
 #endif

@@ -21,8 +21,8 @@ struct store_ops {
     int (*setting_set)(store *s, int64_t user, const char *key, const char *val, char *err);
     int (*call_put)(store *s, const struct call_rec *c, int *changed, char *err);
     int (*call_get)(store *s, int64_t user, const char *ref, struct call_rec *out, char *err);
-    int (*call_find)(store *s, int64_t user, int type, const char *session_id,
-                     struct call_rec *out, char *err);
+    int (*call_find)(store *s, int64_t user, int type, const char *session_id, struct call_rec *out,
+                     char *err);
     int (*calls_list)(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
     int (*calls_page)(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
                       size_t limit, store_page_cb cb, void *ctx, char *err);
@@ -48,16 +48,15 @@ struct store_ops {
     int (*users_list)(store *s, store_user_cb cb, void *ctx, char *err);
     int (*kv_get)(store *s, const char *key, char *val, size_t len, char *err);
     int (*kv_set)(store *s, const char *key, const char *val, char *err);
-    int (*call_event)(store *s, const struct call_rec *c, int kind, int64_t at_ms,
-                      int has_duration, int64_t hold_until, int *changed, char *err);
+    int (*call_event)(store *s, const struct call_rec *c, int kind, int64_t at_ms, int has_duration,
+                      int64_t hold_until, int *changed, char *err);
     int (*call_request)(store *s, int64_t user, int64_t call_id, const char *request_json,
                         char *err);
     int (*claim_requests)(store *s, size_t max, int64_t lease_ms, struct call_rec *out,
                           char **requests, size_t *n, char *err);
     int (*claim_auto)(store *s, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,
                       char *err);
-    int (*call_request_done)(store *s, int64_t user, int64_t call_id, const char *error,
-                             char *err);
+    int (*call_request_done)(store *s, int64_t user, int64_t call_id, const char *error, char *err);
 };
 
 struct store {

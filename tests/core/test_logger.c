@@ -85,8 +85,7 @@ static int f_get(crm *c, const char *id, struct crm_contact *out, char *err)
     return err_set(err, ERR_NOTFOUND, "no contact %s", id);
 }
 
-static int f_create(crm *c, const char *name, const char *e164, struct crm_contact *out,
-                    char *err)
+static int f_create(crm *c, const char *name, const char *e164, struct crm_contact *out, char *err)
 {
     (void)c, (void)err;
     int i = fake.ncontacts++;
@@ -307,7 +306,8 @@ static void test_conflicts_and_choices(void **state)
     assert_int_equal(plan.reason, CONFLICT_MULTIPLE_CONTACTS);
     assert_int_equal(plan.matches.total, 2);
     char *cands = logger_candidates_json(&plan);
-    assert_string_equal(cands, "[{\"id\":\"1\",\"name\":\"Alice\"},{\"id\":\"2\",\"name\":\"Alan\"}]");
+    assert_string_equal(cands,
+                        "[{\"id\":\"1\",\"name\":\"Alice\"},{\"id\":\"2\",\"name\":\"Alan\"}]");
     mem_free(cands);
     ch.contact_id = "2";
     assert_int_equal(logger_log(&f->lg, "c1", &ch, &plan, &c, err), ERR_CONFLICT);

@@ -209,8 +209,7 @@ static void test_claim_batch_and_release(void **state)
     assert_int_equal(store_claim_unlogged(f->st, f->user.id, 4, 60000, batch, &n, err), 0);
     assert_int_equal(n, 4);
     size_t more = 0;
-    assert_int_equal(store_claim_unlogged(f->st, f->user.id, 16, 60000, batch + 4, &more, err),
-                     0);
+    assert_int_equal(store_claim_unlogged(f->st, f->user.id, 16, 60000, batch + 4, &more, err), 0);
     assert_int_equal(more, 5); /* not the active one, not the internal one, not claimed twice */
     size_t none = 0;
     assert_int_equal(store_claim_unlogged(f->st, f->user.id, 16, 60000, batch, &none, err), 0);
