@@ -603,25 +603,11 @@ async function contactsFor(number) {
   return data.contacts || [];
 }
 
-// Where a logged call went: the contact, the association (from the embedded CRM's activity,
-// when the connector lists activities) and the activity id.
+// Where a logged call went: the contact, the association and the CRM activity.
 async function loggedWhere(c) {
   const parts = [];
   if (c.contact) parts.push(c.contact.name);
-  try {
-    if (c.contact && c.log_id) {
-      const acts = await api('GET', '/activities?contact_id=' + encodeURIComponent(c.contact.id));
-      const act = (acts.activities || []).find((a) => String(a.id) === String(c.log_id));
-      if (act && act.association_id) {
-        const contacts = await contactsFor(c.number);
-        const ct = contacts.find((x) => String(x.id) === String(c.contact.id));
-        const as = ct && (ct.associations || []).find((a) => String(a.id) === String(act.association_id));
-        parts.push(as ? as.name : 'association ' + act.association_id);
-      }
-    }
-  } catch (e) {
-    // the connector may not list activities: the contact and id are still right
-  }
+  if (c.association) parts.push(c.association.name);
   if (c.log_id) parts.push('CRM activity ' + c.log_id);
   return parts.join(' · ');
 }

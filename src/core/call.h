@@ -59,12 +59,13 @@ struct call_rec {
     char contact_id[CALL_ID_LEN]; /* logged calls: the contact it was logged to */
     char contact_name[CALL_NAME_LEN];
     char association_id[CALL_ID_LEN]; /* logged calls: the association, "" when none */
-    char log_id[CALL_ID_LEN];         /* logged calls: the CRM activity id */
-    int64_t answered_ms;              /* live calls: when it was answered, 0 if not */
-    int64_t hold_until;               /* auto-log waits until then for a recording link */
-    int attempts;                     /* CRM failures so far (retry backoff) */
-    int queued;                       /* a person's log request waits for the worker */
-    char error[ERR_TEXT_LEN];         /* why the last queued log request was refused */
+    char association_name[CALL_NAME_LEN];
+    char log_id[CALL_ID_LEN]; /* logged calls: the CRM activity id */
+    int64_t answered_ms;      /* live calls: when it was answered, 0 if not */
+    int64_t hold_until;       /* auto-log waits until then for a recording link */
+    int attempts;             /* CRM failures so far (retry backoff) */
+    int queued;               /* a person's log request waits for the worker */
+    char error[ERR_TEXT_LEN]; /* why the last queued log request was refused */
 };
 
 const char *call_type_str(int type);

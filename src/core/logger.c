@@ -137,6 +137,8 @@ int logger_plan(struct logger *lg, const struct call_rec *c, const struct log_ch
         for (size_t i = 0; i < plan->assocs.n; i++) {
             if (strcmp(plan->assocs.items[i].id, assoc) == 0) {
                 snprintf(plan->association_id, sizeof plan->association_id, "%s", assoc);
+                snprintf(plan->association_name, sizeof plan->association_name, "%s",
+                         plan->assocs.items[i].name);
                 return 0;
             }
         }
@@ -145,6 +147,8 @@ int logger_plan(struct logger *lg, const struct call_rec *c, const struct log_ch
     }
     if (plan->assocs.total == 1) {
         snprintf(plan->association_id, sizeof plan->association_id, "%s", plan->assocs.items[0].id);
+        snprintf(plan->association_name, sizeof plan->association_name, "%s",
+                 plan->assocs.items[0].name);
     } else if (plan->assocs.total > 1) {
         plan->reason = CONFLICT_MULTIPLE_ASSOCIATIONS;
     }
@@ -282,7 +286,8 @@ int logger_log(struct logger *lg, const char *call_ref, const struct log_choice 
         return rc;
     }
     rc = store_call_set_logged(lg->st, user, call->id, plan->log_id, plan->contact.id,
-                               plan->contact.name, plan->association_id, err);
+                               plan->contact.name, plan->association_id, plan->association_name,
+                               err);
     if (rc) return rc;
     call->status = ST_LOGGED;
     call->reason = CONFLICT_NONE;
@@ -290,5 +295,6 @@ int logger_log(struct logger *lg, const char *call_ref, const struct log_choice 
     memcpy(call->contact_id, plan->contact.id, sizeof call->contact_id);
     memcpy(call->contact_name, plan->contact.name, sizeof call->contact_name);
     memcpy(call->association_id, plan->association_id, sizeof call->association_id);
+    memcpy(call->association_name, plan->association_name, sizeof call->association_name);
     return 0;
 }

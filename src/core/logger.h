@@ -41,6 +41,7 @@ struct log_plan {
     struct crm_contact contact;      /* the chosen contact (unless new_contact) */
     char new_contact[CALL_NAME_LEN]; /* non-empty: create this placeholder at write time */
     char association_id[CALL_ID_LEN];
+    char association_name[CALL_NAME_LEN];
     /* after the write */
     char log_id[CALL_ID_LEN];
 };

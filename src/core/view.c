@@ -109,6 +109,12 @@ json_t *view_call_noted(view *v, const struct call_rec *c, const char *note, cha
     if (c->internal && *c->extension)
         json_object_set_new(j, "extension", json_string(c->extension));
     if (c->type == CALL_SMS) json_object_set_new(j, "text", json_string(c->text));
+    /* Where a logged call went: the association, by name (null when none). */
+    json_object_set_new(
+        j, "association",
+        c->status == ST_LOGGED && *c->association_id
+            ? json_pack("{s:s,s:s}", "id", c->association_id, "name", c->association_name)
+            : json_null());
     if (c->queued) json_object_set_new(j, "queued", json_true());
     if (*c->error) json_object_set_new(j, "error", json_string(c->error));
     if (*c->party_name) json_object_set_new(j, "name", json_string(c->party_name));

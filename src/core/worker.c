@@ -22,6 +22,7 @@ struct outcome {
     char contact_id[CALL_ID_LEN];
     char contact_name[CALL_NAME_LEN];
     char association_id[CALL_ID_LEN];
+    char association_name[CALL_NAME_LEN];
     char error[ERR_LEN];
 };
 
@@ -126,6 +127,7 @@ static void decide(struct logger *lg, const struct call_rec *c, json_t *req, str
     memcpy(o->contact_id, plan->contact.id, sizeof o->contact_id);
     memcpy(o->contact_name, plan->contact.name, sizeof o->contact_name);
     memcpy(o->association_id, plan->association_id, sizeof o->association_id);
+    memcpy(o->association_name, plan->association_name, sizeof o->association_name);
 }
 
 int64_t worker_backoff_ms(const struct worker_opts *o, int attempts)
@@ -146,7 +148,7 @@ static int apply(store *st, const struct worker_opts *opts, const struct call_re
         log_info("event=logged call=%lld user=%lld activity=%s", (long long)c->id,
                  (long long)c->user_id, o->log_id);
         return store_call_set_logged(st, c->user_id, c->id, o->log_id, o->contact_id,
-                                     o->contact_name, o->association_id, err);
+                                     o->contact_name, o->association_id, o->association_name, err);
     case OUT_UNRESOLVED:
         counts->unresolved++;
         metrics_inc(METRIC_CALLS_UNRESOLVED, 1);

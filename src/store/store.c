@@ -114,10 +114,10 @@ int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms, s
 
 int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *log_id,
                           const char *contact_id, const char *contact_name,
-                          const char *association_id, char *err)
+                          const char *association_id, const char *association_name, char *err)
 {
     return s->ops->call_set_logged(s, user, call_id, log_id, contact_id, contact_name,
-                                   association_id, err);
+                                   association_id, association_name, err);
 }
 
 int store_call_release(store *s, int64_t user, int64_t call_id, int status, int reason,

@@ -86,7 +86,7 @@ int store_claim_unlogged(store *s, int64_t user, size_t max, int64_t lease_ms, s
 /* The claimed call is logged: final, never changed again. */
 int store_call_set_logged(store *s, int64_t user, int64_t call_id, const char *log_id,
                           const char *contact_id, const char *contact_name,
-                          const char *association_id, char *err);
+                          const char *association_id, const char *association_name, char *err);
 /* Gives a claimed call back with a new status (ST_UNLOGGED, ST_UNRESOLVED with reason and
  * candidates as a JSON array text, or ST_REVIEW). */
 int store_call_release(store *s, int64_t user, int64_t call_id, int status, int reason,

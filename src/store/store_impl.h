@@ -34,7 +34,7 @@ struct store_ops {
                           struct call_rec *out, size_t *n, char *err);
     int (*call_set_logged)(store *s, int64_t user, int64_t call_id, const char *log_id,
                            const char *contact_id, const char *contact_name,
-                           const char *association_id, char *err);
+                           const char *association_id, const char *association_name, char *err);
     int (*call_release)(store *s, int64_t user, int64_t call_id, int status, int reason,
                         const char *candidates_json, char *err);
     int (*call_unclaim)(store *s, int64_t user, int64_t call_id, int64_t retry_ms, char *err);

@@ -52,15 +52,18 @@ static const char *const migrations[] = {
      * ascending rowid could not). */
     ("DROP INDEX calls_by_time;"
      "CREATE INDEX calls_by_time ON calls (user_id, start_ms);"),
+    /* 4: where a log went, by name, so a history shows it without asking the CRM */
+    "ALTER TABLE calls ADD COLUMN association_name TEXT NOT NULL DEFAULT '';",
 };
 
 #define CALL_COLUMNS                                                                               \
     "id, user_id, type, direction, session_id, record_id, number, extension, party_name,"          \
     " own_number, internal, start_ms, duration, result, action, recording, text,"                  \
     " conversation_id, status, reason, contact_id, contact_name, association_id, log_id,"          \
-    " answered_ms, hold_until, attempts, request IS NOT NULL, error"
+    " answered_ms, hold_until, attempts, request IS NOT NULL, error, association_name"
 
-#define NOTE_COLUMN 29 /* after CALL_COLUMNS in the page statements */
+#define CALL_NCOLUMNS 30          /* columns of CALL_COLUMNS */
+#define NOTE_COLUMN CALL_NCOLUMNS /* after CALL_COLUMNS in the page statements */
 
 enum stmt_id {
     S_CALL_INSERT,
@@ -151,7 +154,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_SET_LOGGED] = "UPDATE calls SET status=2, reason=0, candidates=NULL, request=NULL,"
                      " error=NULL, log_id=?3,"
                      " contact_id=?4, contact_name=?5, association_id=?6, lease_until=0,"
-                     " logged_ms=?7 WHERE id=?1 AND user_id=?2 AND status<>2",
+                     " logged_ms=?7, association_name=?8 WHERE id=?1 AND user_id=?2"
+                     " AND status<>2",
     [S_RELEASE] = "UPDATE calls SET status=?3, reason=?4, candidates=?5, lease_until=0,"
                   " request=NULL"
                   " WHERE id=?1 AND user_id=?2 AND status<>2",
@@ -274,6 +278,7 @@ static void row_to_call(sqlite3_stmt *st, struct call_rec *c)
     c->attempts = sqlite3_column_int(st, 26);
     c->queued = sqlite3_column_int(st, 27);
     copy_col(st, 28, c->error, sizeof c->error);
+    copy_col(st, 29, c->association_name, sizeof c->association_name);
 }
 
 static int exec(struct sq_store *s, const char *sql, char *err)
@@ -750,7 +755,7 @@ static int sq_claim_unlogged(store *base, int64_t user, size_t max, int64_t leas
 
 static int sq_call_set_logged(store *base, int64_t user, int64_t call_id, const char *log_id,
                               const char *contact_id, const char *contact_name,
-                              const char *association_id, char *err)
+                              const char *association_id, const char *association_name, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = stmt(s, S_SET_LOGGED);
@@ -761,6 +766,7 @@ static int sq_call_set_logged(store *base, int64_t user, int64_t call_id, const 
     bind_text(st, 5, contact_name);
     bind_text(st, 6, association_id);
     sqlite3_bind_int64(st, 7, time_now_ms());
+    bind_text(st, 8, association_name);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return db_fail(s, err, "marking a call logged");
@@ -1092,7 +1098,7 @@ static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct c
     sqlite3_bind_int64(st, 3, now);
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-        const char *req = (const char *)sqlite3_column_text(st, 29);
+        const char *req = (const char *)sqlite3_column_text(st, CALL_NCOLUMNS);
         requests[*n] = mem_strdup(req ? req : "{}");
         if (!requests[*n]) {
             rc = err_set(err, ERR_NOMEM, "out of memory");

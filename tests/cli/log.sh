@@ -162,6 +162,9 @@ cl log --json --association "$expansion" 700000006
 expect_rc 0 "--association ID logs"
 a=$(activity_of 700000006)
 expect_jq "$a" ".contact_id == \"$carol\" and .association_id == \"$expansion\"" "activity has that association_id"
+cl calls --json
+expect_jq "$OUT" '.[] | select(.session_id == "700000006") | .association == {"id": "'"$expansion"'", "name": "Acme expansion"}' \
+    "the logged call shows its association by name"
 
 # ---- exactly one association is chosen by itself ----------------------------------------------
 cl log --json 700000007

@@ -166,10 +166,11 @@ static void test_claim_log_once(void **state)
     /* a second claimer, and notes, wait while the lease is live */
     assert_int_equal(store_call_claim(f->st, f->user.id, id, 60000, err), ERR_BUSY);
     assert_int_equal(store_note_set(f->st, f->user.id, id, "late", err), ERR_BUSY);
-    assert_int_equal(store_call_set_logged(f->st, f->user.id, id, "act-1", "7", "Alice", "", err),
-                     0);
+    assert_int_equal(
+        store_call_set_logged(f->st, f->user.id, id, "act-1", "7", "Alice", "9", "Renewal", err),
+        0);
     assert_int_equal(store_call_claim(f->st, f->user.id, id, 60000, err), ERR_ALREADY);
-    assert_int_equal(store_call_set_logged(f->st, f->user.id, id, "act-2", "8", "Bob", "", err),
+    assert_int_equal(store_call_set_logged(f->st, f->user.id, id, "act-2", "8", "Bob", "", "", err),
                      ERR_ALREADY);
     assert_int_equal(store_call_release(f->st, f->user.id, id, ST_UNLOGGED, 0, NULL, err),
                      ERR_ALREADY);
@@ -179,6 +180,8 @@ static void test_claim_log_once(void **state)
     assert_int_equal(got.status, ST_LOGGED);
     assert_string_equal(got.log_id, "act-1");
     assert_string_equal(got.contact_name, "Alice");
+    assert_string_equal(got.association_id, "9");
+    assert_string_equal(got.association_name, "Renewal");
     assert_int_equal(store_call_claim(f->st, f->user.id, 999999, 60000, err), ERR_NOTFOUND);
 }
 
