@@ -18,7 +18,7 @@ token=$("$crmlog" --db "$db" users token agent --json | sed -n 's/.*"token":"\([
 events=$("$crmlog" --db "$db" events token)
 cat <<INFO
 store:         $db
-api:           http://$listen/api/v1   (docs/api.md)
+open:          http://$listen/   (the agent's page; the API is under /api/v1, docs/api.md)
 sign in with:  $token   (user "agent")
 events token:  $events   (for telephone systems: POST /api/v1/events, /api/v1/cti/{token})
 more users:    $crmlog --db $db users add NAME --extension N
