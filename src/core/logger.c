@@ -235,25 +235,28 @@ out:
     return rc;
 }
 
+json_t *logger_candidates(const struct log_plan *plan)
+{
+    int assocs = plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS;
+    size_t n = assocs ? plan->assocs.n : plan->matches.n;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const char *id = assocs ? plan->assocs.items[i].id : plan->matches.items[i].id;
+        const char *name = assocs ? plan->assocs.items[i].name : plan->matches.items[i].name;
+        if (json_array_append_new(arr, json_pack("{s:s,s:s}", "id", id, "name", name))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 char *logger_candidates_json(const struct log_plan *plan)
 {
-    json_t *arr = json_array();
-    if (!arr) return NULL;
-    if (plan->reason == CONFLICT_MULTIPLE_ASSOCIATIONS) {
-        for (size_t i = 0; i < plan->assocs.n; i++)
-            json_array_append_new(arr, json_pack("{s:s,s:s}", "id", plan->assocs.items[i].id,
-                                                 "name", plan->assocs.items[i].name));
-    } else {
-        for (size_t i = 0; i < plan->matches.n; i++)
-            json_array_append_new(arr, json_pack("{s:s,s:s}", "id", plan->matches.items[i].id,
-                                                 "name", plan->matches.items[i].name));
-    }
-    char *text = json_dumps(arr, JSON_COMPACT);
+    json_t *arr = logger_candidates(plan);
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
-    if (!text) return NULL;
-    char *out = mem_strdup(text);
-    free(text);
-    return out;
+    return text;
 }
 
 int logger_log(struct logger *lg, const char *call_ref, const struct log_choice *choice,

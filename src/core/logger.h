@@ -5,6 +5,7 @@
 #ifndef CRMLOG_LOGGER_H
 #define CRMLOG_LOGGER_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "../crm/crm.h"
@@ -71,7 +72,9 @@ int logger_write(struct logger *lg, const struct call_rec *c, const struct log_c
 int logger_log(struct logger *lg, const char *call_ref, const struct log_choice *choice,
                struct log_plan *plan, struct call_rec *call, char *err);
 
-/* Candidates of a conflict as a JSON array text [{"id":…,"name":…}] (mem_free it). */
+/* Candidates of a conflict as a JSON array [{"id":…,"name":…}] (json_decref it), or as its
+ * compact text (free it with mem_free; jansson allocates it). NULL when out of memory. */
+json_t *logger_candidates(const struct log_plan *plan);
 char *logger_candidates_json(const struct log_plan *plan);
 
 /* Notes are capped so a log always fits what CRMs accept. */

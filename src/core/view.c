@@ -184,10 +184,7 @@ json_t *view_fields(const crm *c)
 
 json_t *view_candidates(const struct log_plan *plan)
 {
-    char *text = logger_candidates_json(plan);
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    mem_free(text);
-    return j;
+    return logger_candidates(plan);
 }
 
 json_t *view_settings(store *s, int64_t user, char *err)

@@ -62,7 +62,8 @@ int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void 
 /* One page of the history, newest first: at most limit calls older than the cursor
  * (before_ms, before_id) — both 0 for the first page. The next page's cursor is the last
  * call's (start_ms, id). Uses the time index, so a page costs the same at any depth. Each
- * call comes with its note (NULL when none), borrowed for the callback. */
+ * call comes with its note (NULL when none), borrowed for the callback. A callback may use
+ * the store, but not walk the history again (store_calls_list is a page too). */
 typedef int (*store_page_cb)(const struct call_rec *c, const char *note, void *ctx);
 int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
                      size_t limit, store_page_cb cb, void *ctx, char *err);

@@ -72,8 +72,6 @@ enum stmt_id {
     S_CALL_BY_ID,
     S_CALL_BY_SESSION,
     S_CALL_BY_KEY,
-    S_CALLS_ALL,
-    S_CALLS_STATUS,
     S_PAGE_ALL,
     S_PAGE_STATUS,
     S_NOTE_SET,
@@ -127,11 +125,6 @@ static const char *const stmt_sql[S__COUNT] = {
                           " FROM calls WHERE user_id=?1 AND session_id=?2 ORDER BY type LIMIT 1",
     [S_CALL_BY_KEY] =
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
-    [S_CALLS_ALL] =
-        "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 ORDER BY start_ms DESC, id DESC",
-    [S_CALLS_STATUS] = "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND status=?2"
-                       " ORDER BY start_ms DESC, id DESC",
-    /* The note comes along (column NOTE_COLUMN): a page costs one statement. */
     [S_PAGE_ALL] = "SELECT " CALL_COLUMNS ", (SELECT text FROM notes n WHERE n.call_id=calls.id)"
                    " FROM calls WHERE user_id=?1 AND (?2=0 OR start_ms<?2"
                    " OR (start_ms=?2 AND id<?3)) ORDER BY start_ms DESC, id DESC LIMIT ?4",
@@ -585,37 +578,28 @@ static int sq_call_find(store *base, int64_t user, int type, const char *session
     return db_fail(s, err, "reading a call");
 }
 
+/* The whole history is a page without a limit (LIMIT -1); the walk's callback has no use
+ * for the note. */
+struct list_walk {
+    store_call_cb cb;
+    void *ctx;
+};
+
+static int list_row(const struct call_rec *c, const char *note, void *p)
+{
+    const struct list_walk *w = p;
+    (void)note;
+    return w->cb(c, w->ctx);
+}
+
+static int sq_calls_page(store *base, int64_t user, int status, int64_t before_ms,
+                         int64_t before_id, size_t limit, store_page_cb cb, void *ctx, char *err);
+
 static int sq_calls_list(store *base, int64_t user, int status, store_call_cb cb, void *ctx,
                          char *err)
 {
-    struct sq_store *s = (struct sq_store *)base;
-    /* A private statement: callbacks may use the handle (notes, counts) while we walk. */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, stmt_sql[status < 0 ? S_CALLS_ALL : S_CALLS_STATUS], -1, &st,
-                           NULL))
-        return db_fail(s, err, "listing calls");
-    sqlite3_bind_int64(st, 1, user);
-    if (status >= 0) sqlite3_bind_int(st, 2, status);
-    struct call_rec *c = mem_alloc(sizeof *c);
-    int rc = 0;
-    if (!c) {
-        rc = err_set(err, ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE) break;
-        if (step != SQLITE_ROW) {
-            rc = db_fail(s, err, "listing calls");
-            break;
-        }
-        row_to_call(st, c);
-        if ((rc = cb(c, ctx))) break;
-    }
-out:
-    mem_free(c);
-    sqlite3_finalize(st);
-    return rc;
+    struct list_walk w = {cb, ctx};
+    return sq_calls_page(base, user, status, 0, 0, SIZE_MAX, list_row, &w, err);
 }
 
 static int sq_calls_page(store *base, int64_t user, int status, int64_t before_ms,
@@ -627,7 +611,7 @@ static int sq_calls_page(store *base, int64_t user, int status, int64_t before_m
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_int64(st, 2, before_ms);
     sqlite3_bind_int64(st, 3, before_id);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+    sqlite3_bind_int64(st, 4, limit > INT64_MAX ? -1 : (sqlite3_int64)limit); /* -1: all */
     if (status >= 0) sqlite3_bind_int(st, 5, status);
     struct call_rec *c = mem_alloc(sizeof *c);
     int rc = c ? 0 : err_set(err, ERR_NOMEM, "out of memory");
