@@ -718,7 +718,7 @@ int server_run(const struct config *cfg, char *err)
 
     if ((rc = listen_on(cfg->listen, &fd, &v6, shown, sizeof shown, err))) goto out;
     srv = &s;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_OptionItem pool[] = {
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
