@@ -25,6 +25,7 @@
 #include "../core/err.h"
 #include "../core/mem.h"
 #include "../core/sqlbusy.h"
+#include "../core/sqlwal.h"
 #include "../core/phone.h"
 
 #define LOCAL_REGION_LEN 3                    /* "US" + NUL */
@@ -36,7 +37,7 @@
 /* Reads through a memory map instead of one pread per page: number lookups among a million
  * contacts touch pages all over the file, and on a VM each syscall costs microseconds. Only
  * address space: the pages are the OS page cache, shared by every handle. */
-#define LOCAL_MMAP_SIZE "1073741824"
+#define LOCAL_MMAP_SIZE "0"
 
 /* Numbered migrations: entry i takes the crm_* schema from version i to i+1. Append only;
  * never edit an entry that has shipped. */
@@ -94,6 +95,7 @@ static const char *const local_migrations[] = {
  * returning, so no read transaction outlives a call. */
 #define LOCAL_STMTS(X)                                                                             \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(BEGIN_READ, "BEGIN")                                                                         \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
     X(SAVEPOINT, "SAVEPOINT crm_local_op")                                                         \
@@ -202,7 +204,7 @@ static int local_tx_begin(struct crm_local *l, int *owned, char *err)
 {
     if (l->reading) { /* a read group ends where a write begins: no stale-snapshot upgrade */
         l->reading = 0;
-        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        local_exec(l, ST_COMMIT, "ending reads", NULL);
     }
     *owned = sqlite3_get_autocommit(l->db);
     return local_exec(l, *owned ? ST_BEGIN : ST_SAVEPOINT, "begin", err);
@@ -425,6 +427,7 @@ static int local_open(crm **out, const char *config, char *err)
         goto out;
     }
     sqlbusy_install(l->db, LOCAL_BUSY_MS);
+    sqlwal_install(l->db);
     if ((rc = local_pragma(l, "PRAGMA journal_mode=WAL", err)) ||
         (rc = local_pragma(l, "PRAGMA synchronous=NORMAL", err)) ||
         (rc = local_pragma(l, "PRAGMA foreign_keys=ON", err)) ||
@@ -966,8 +969,8 @@ static int local_read_begin(crm *c, char *err)
     struct crm_local *l = (struct crm_local *)c;
     if (!sqlite3_get_autocommit(l->db))
         return err_set(err, ERR_INVAL, "a local CRM transaction is already open");
-    if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return local_db_fail(l, sqlite3_errcode(l->db), "starting reads", err);
+    int rc = local_exec(l, ST_BEGIN_READ, "starting reads", err);
+    if (rc) return rc;
     l->reading = 1;
     return 0;
 }
@@ -977,7 +980,7 @@ static void local_read_end(crm *c)
     struct crm_local *l = (struct crm_local *)c;
     if (!l->reading) return;
     l->reading = 0;
-    if (!sqlite3_get_autocommit(l->db)) sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(l->db)) local_exec(l, ST_COMMIT, "ending reads", NULL);
 }
 
 static int local_batch_begin(crm *c, char *err)
@@ -985,7 +988,7 @@ static int local_batch_begin(crm *c, char *err)
     struct crm_local *l = (struct crm_local *)c;
     if (l->reading) {
         l->reading = 0;
-        sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+        local_exec(l, ST_COMMIT, "ending reads", NULL);
     }
     if (!sqlite3_get_autocommit(l->db))
         return err_set(err, ERR_INVAL, "a local CRM batch is already open");

@@ -611,53 +611,52 @@ static int check_log_request(struct api_req *r, json_t *root)
     return 0;
 }
 
-/* POST …/log and …/resolve: validate, save the note, queue the request for the worker. */
-static void queue_log(struct api_req *r, int resolve)
+/* POST …/log and …/resolve, inside the request's write transaction: check the call, save
+ * the note, queue the request for the worker, and reply. Returns 0 when the writes are to
+ * be kept. */
+static int queue_log_locked(struct api_req *r, json_t *root, int resolve)
 {
     struct call_rec c;
-    json_t *root = body_object(r, 1);
-    if (!root) return;
-    if (check_log_request(r, root)) goto out;
     int rc = store_call_get(r->st, r->user.id, r->params[0], &c, r->err);
     if (rc) {
         api_fail(r, rc, r->err);
-        goto out;
+        return -1;
     }
     if (c.status == ST_LOGGED) {
         api_error(r, 409, "already_logged",
                   "call %lld is already logged (activity %s); edit it in the CRM", (long long)c.id,
                   c.log_id);
-        goto out;
+        return -1;
     }
     if (resolve && c.status != ST_UNRESOLVED) {
         api_error(r, 409, "not_unresolved", "call %lld is %s, not unresolved", (long long)c.id,
                   call_status_str(c.status));
-        goto out;
+        return -1;
     }
     if (c.internal) {
         api_error(r, 422, "invalid", "call %lld is between two extensions; it is not logged",
                   (long long)c.id);
-        goto out;
+        return -1;
     }
     if (c.status == ST_ACTIVE) {
         api_error(r, 409, "active", "call %lld is still active; log it when it ends",
                   (long long)c.id);
-        goto out;
+        return -1;
     }
     if (c.queued) {
         api_error(r, 409, "queued", "a log of call %lld is already queued", (long long)c.id);
-        goto out;
+        return -1;
     }
     const char *note = get_str(root, "note");
     if (note && (rc = store_note_set(r->st, r->user.id, c.id, note, r->err))) {
         api_fail(r, rc, r->err);
-        goto out;
+        return -1;
     }
     /* The worker parses the same shape; the request is stored as received. */
     buf_reset(&r->out);
     if (put_json(&r->out, root, 0)) {
         api_error(r, 500, "internal", "out of memory");
-        goto out;
+        return -1;
     }
     rc = store_call_request(r->st, r->user.id, c.id, r->out.data, r->err);
     buf_reset(&r->out);
@@ -665,14 +664,38 @@ static void queue_log(struct api_req *r, int resolve)
         struct call_rec now;
         int queued = store_call_get(r->st, r->user.id, r->params[0], &now, NULL) == 0 && now.queued;
         api_error(r, 409, queued ? "queued" : "busy", "%s", r->err);
-        goto out;
+        return -1;
     }
+    if (rc) {
+        api_fail(r, rc, r->err);
+        return -1;
+    }
+    reply_call(r, 202, c.id);
+    return r->status == 202 ? 0 : -1;
+}
+
+/* One write transaction for the whole request: the checks see the call the writes change,
+ * and the request takes the store's lock once. */
+static void queue_log(struct api_req *r, int resolve)
+{
+    json_t *root = body_object(r, 1);
+    if (!root) return;
+    if (check_log_request(r, root)) goto out;
+    int rc = store_begin(r->st, r->err);
     if (rc) {
         api_fail(r, rc, r->err);
         goto out;
     }
+    if (queue_log_locked(r, root, resolve)) {
+        store_rollback(r->st);
+        goto out;
+    }
+    if ((rc = store_commit(r->st, r->err))) {
+        store_rollback(r->st);
+        api_fail(r, rc, r->err);
+        goto out;
+    }
     api_wake_worker();
-    reply_call(r, 202, c.id);
 out:
     json_decref(root);
 }

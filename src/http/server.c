@@ -35,6 +35,7 @@
 #include "../core/log.h"
 #include "../core/mem.h"
 #include "../core/metrics.h"
+#include "../core/sqlwal.h"
 #include "../core/settings.h"
 #include "../core/token.h"
 #include "../core/worker.h"
@@ -712,6 +713,9 @@ int server_run(const struct config *cfg, char *err)
         goto out;
     }
     memcpy(s.region, region, 3);
+    /* From here on, connections leave checkpoints to their own thread (the worker's store
+     * handle, opened above, still makes its own: it is off the request path). */
+    if ((rc = sqlwal_start(store_file(s.wst), err))) goto out;
     char config[1200];
     snprintf(config, sizeof config, "path=%s;region=%s", store_file(s.wst), s.region);
     if ((rc = crm_open("local", config, &s.wcrm, err))) goto out;
@@ -788,6 +792,7 @@ out:
     }
     if (s.wcrm) crm_close(s.wcrm);
     if (s.wst) store_close(s.wst);
+    sqlwal_stop();
     srv = NULL;
     pthread_cond_destroy(&s.cond);
     pthread_mutex_destroy(&s.lock);

@@ -10,6 +10,7 @@
 #include "../core/err.h"
 #include "../core/mem.h"
 #include "../core/sqlbusy.h"
+#include "../core/sqlwal.h"
 
 /* Each migration is applied once, in order, in its own transaction. Append only. */
 static const char *const migrations[] = {
@@ -207,7 +208,15 @@ struct sq_store {
     int reading; /* a read group is open (store_read_begin) */
     char *file;
     sqlite3_stmt *stmts[S__COUNT];
+    sqlite3_stmt *tx[7]; /* tx_sql, prepared on first use */
 };
+
+/* The transaction statements every request runs, prepared once: sqlite3_exec would parse
+ * them each time. */
+static const char *const tx_sql[] = {"BEGIN",           "BEGIN IMMEDIATE", "COMMIT",
+                                     "ROLLBACK",        "SAVEPOINT unit",  "RELEASE unit",
+                                     "ROLLBACK TO unit"};
+_Static_assert(sizeof tx_sql / sizeof *tx_sql == 7, "one prepared statement per tx_sql entry");
 
 static int db_fail(struct sq_store *s, char *err, const char *what)
 {
@@ -276,6 +285,16 @@ static void row_to_call(sqlite3_stmt *st, struct call_rec *c)
 
 static int exec(struct sq_store *s, const char *sql, char *err)
 {
+    for (size_t i = 0; i < sizeof tx_sql / sizeof *tx_sql; i++) {
+        if (strcmp(sql, tx_sql[i]) != 0) continue;
+        if (!s->tx[i] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->tx[i],
+                                            NULL) != SQLITE_OK)
+            break; /* sqlite3_exec below reports why */
+        int rc = sqlite3_step(s->tx[i]);
+        sqlite3_reset(s->tx[i]);
+        if (rc == SQLITE_DONE) return 0;
+        return db_fail(s, err, sql);
+    }
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
     int code = sqlite3_errcode(s->db);
@@ -325,6 +344,8 @@ static void sq_close(store *base)
     if (!s) return;
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
+    for (size_t i = 0; i < sizeof s->tx / sizeof *s->tx; i++)
+        sqlite3_finalize(s->tx[i]);
     sqlite3_close(s->db);
     mem_free(s->file);
     mem_free(s);
@@ -350,6 +371,7 @@ static int sq_open(const char *path, store **out, char *err)
         goto out;
     }
     sqlbusy_install(s->db, 5000);
+    sqlwal_install(s->db);
     if ((rc = exec(s,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                    " PRAGMA foreign_keys=ON",
