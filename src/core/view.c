@@ -1,39 +1,52 @@
 #include "view.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
+#include "jw.h"
 #include "mem.h"
 
+/* What a number lookup answered, remembered in the CRM handle (crm->memo) so a history page
+ * does not ask again for numbers it showed before. An answer holds while the CRM's contacts
+ * version (read in the view's snapshot) is the one it was found under; a CRM without
+ * versions gets a new negative version per view, so its answers last one view. */
 struct match_memo {
     char number[PHONE_LEN];
+    int64_t user;
+    int64_t version;
     size_t total;
     char id[CALL_ID_LEN];
     char name[CALL_NAME_LEN];
 };
-/* Enough for a page of history; a longer walk (the CLI's whole history) just asks again
- * for numbers that collide. Small, so a request's view costs no page mapping. */
-#define VIEW_MEMO_SLOTS 128
+/* Direct-mapped: about 450 kB per handle, enough for the numbers of many pages. */
+#define VIEW_MEMO_SLOTS 1024
 
 struct view {
     struct logger *lg;
     int64_t now;
+    int64_t version;
     int reading; /* a CRM read group is open */
-    struct match_memo memo[VIEW_MEMO_SLOTS];
+    struct match_memo *memo;
 };
+
+static _Atomic int64_t unversioned; /* the last version given to a view of a CRM without */
 
 int view_open(struct logger *lg, view **out, char *err)
 {
-    *out = mem_alloc(sizeof **out);
-    if (!*out) return err_set(err, ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < VIEW_MEMO_SLOTS; i++)
-        (*out)->memo[i].number[0] = '\0';
-    (*out)->lg = lg;
-    (*out)->now = time_now_ms();
-    /* A view makes many lookups: one read group for all of them, when the CRM has it. */
     crm *c = lg->crm;
-    (*out)->reading = c->ops->read_begin && c->ops->read_begin(c, NULL) == 0;
+    if (!c->memo && !(c->memo = mem_calloc(VIEW_MEMO_SLOTS, sizeof *c->memo)))
+        return err_set(err, ERR_NOMEM, "out of memory");
+    view *v = *out = mem_alloc(sizeof **out);
+    if (!v) return err_set(err, ERR_NOMEM, "out of memory");
+    v->lg = lg;
+    v->now = time_now_ms();
+    v->memo = c->memo;
+    /* A view makes many lookups: one read group for all of them, when the CRM has it. */
+    v->reading = c->ops->read_begin && c->ops->read_begin(c, NULL) == 0;
+    if (!c->ops->contacts_version || c->ops->contacts_version(c, &v->version, NULL) != 0)
+        v->version = -(atomic_fetch_add(&unversioned, 1) + 1);
     return 0;
 }
 
@@ -45,15 +58,18 @@ void view_close(view *v)
 
 static int match_cached(view *v, const char *number, struct match_memo **out, char *err)
 {
+    int64_t user = v->lg->user.id;
     size_t h = 5381;
     for (const char *p = number; *p; p++)
         h = h * 33 + (unsigned char)*p;
-    struct match_memo *m = &v->memo[h % VIEW_MEMO_SLOTS];
-    if (strcmp(m->number, number) != 0) {
+    struct match_memo *m = &v->memo[(h + (size_t)user) % VIEW_MEMO_SLOTS];
+    if (m->version != v->version || m->user != user || strcmp(m->number, number) != 0) {
         struct crm_contact_list l;
         int rc = logger_match(v->lg, number, &l, err);
         if (rc) return rc;
         snprintf(m->number, sizeof m->number, "%s", number);
+        m->user = user;
+        m->version = v->version;
         m->total = l.total;
         m->id[0] = m->name[0] = '\0';
         if (l.n) {
@@ -76,49 +92,109 @@ json_t *view_call(view *v, const struct call_rec *c, char *err)
 
 json_t *view_call_noted(view *v, const struct call_rec *c, const char *note, char *err)
 {
+    struct buf b;
+    buf_init(&b, (size_t)1 << 30);
+    json_t *j = NULL;
+    if (view_call_put(v, c, note, &b, err) == 0) {
+        j = json_loadb(b.data, b.len, 0, NULL);
+        if (!j) err_set(err, ERR_NOMEM, "out of memory showing call %lld", (long long)c->id);
+    }
+    buf_free(&b);
+    return j;
+}
+
+/* {"id": …, "name": …} */
+static int put_ref(struct buf *b, const char *id, const char *name)
+{
+    int rc = jw_raw(b, "{\"id\":");
+    if (!rc) rc = jw_str(b, id);
+    if (!rc) rc = jw_raw(b, ",\"name\":");
+    if (!rc) rc = jw_str(b, name);
+    return rc ? rc : jw_raw(b, "}");
+}
+
+int view_call_put(view *v, const struct call_rec *c, const char *note, struct buf *b, char *err)
+{
     char when[32];
     time_format(c->start_ms, when, sizeof when);
-    json_t *contact = json_null();
-    size_t matches = 0;
-    if (*c->number && !c->internal) {
-        struct match_memo *m;
-        if (match_cached(v, c->number, &m, err)) return NULL;
-        matches = m->total;
-        if (c->status != ST_LOGGED && m->total == 1)
-            contact = json_pack("{s:s,s:s}", "id", m->id, "name", m->name);
-    }
-    if (c->status == ST_LOGGED && *c->contact_id) {
-        json_decref(contact);
-        contact = json_pack("{s:s,s:s}", "id", c->contact_id, "name", c->contact_name);
-    }
+    struct match_memo *m = NULL;
+    int rc = *c->number && !c->internal ? match_cached(v, c->number, &m, err) : 0;
+    if (rc) return rc;
     const char *reason = c->status == ST_UNRESOLVED ? conflict_str(c->reason) : NULL;
-    json_t *j = json_pack(
-        "{s:I,s:s,s:s,s:s,s:s?,s:s,s:i,s:s?,s:s?,s:o,s:I,s:s,s:s?,s:s?,s:s?,s:b,s:b}", "id",
-        (json_int_t)c->id, "session_id", c->session_id, "type", call_type_str(c->type), "direction",
-        call_dir_str(c->direction), "number", *c->number ? c->number : NULL, "start_time", when,
-        "duration", c->duration, "result", *c->result ? c->result : NULL, "recording",
-        *c->recording ? c->recording : NULL, "contact", contact, "matches", (json_int_t)matches,
-        "status", call_status_str(c->status), "reason", reason, "log_id",
-        *c->log_id ? c->log_id : NULL, "note", note, "past_retention",
-        call_past_retention(c, v->now), "internal", c->internal);
-    if (!j) {
-        err_set(err, ERR_NOMEM, "out of memory (or text that is not UTF-8) showing call %lld",
-                (long long)c->id);
-        return NULL;
+    size_t start = b->len;
+    rc = jw_raw(b, "{\"id\":");
+    if (!rc) rc = jw_int(b, c->id);
+    if (!rc) rc = jw_raw(b, ",\"session_id\":");
+    if (!rc) rc = jw_str(b, c->session_id);
+    if (!rc) rc = jw_raw(b, ",\"type\":");
+    if (!rc) rc = jw_str(b, call_type_str(c->type));
+    if (!rc) rc = jw_raw(b, ",\"direction\":");
+    if (!rc) rc = jw_str(b, call_dir_str(c->direction));
+    if (!rc) rc = jw_raw(b, ",\"number\":");
+    if (!rc) rc = jw_str_or_null(b, c->number);
+    if (!rc) rc = jw_raw(b, ",\"start_time\":");
+    if (!rc) rc = jw_str(b, when);
+    if (!rc) rc = jw_raw(b, ",\"duration\":");
+    if (!rc) rc = jw_int(b, c->duration);
+    if (!rc) rc = jw_raw(b, ",\"result\":");
+    if (!rc) rc = jw_str_or_null(b, c->result);
+    if (!rc) rc = jw_raw(b, ",\"recording\":");
+    if (!rc) rc = jw_str_or_null(b, c->recording);
+    /* The contact: where a logged call went, else the only match (null when none or many). */
+    if (!rc) rc = jw_raw(b, ",\"contact\":");
+    if (rc) {
+    } else if (c->status == ST_LOGGED && *c->contact_id) {
+        rc = put_ref(b, c->contact_id, c->contact_name);
+    } else if (c->status != ST_LOGGED && m && m->total == 1) {
+        rc = put_ref(b, m->id, m->name);
+    } else {
+        rc = jw_raw(b, "null");
     }
-    if (c->internal && *c->extension)
-        json_object_set_new(j, "extension", json_string(c->extension));
-    if (c->type == CALL_SMS) json_object_set_new(j, "text", json_string(c->text));
+    if (!rc) rc = jw_raw(b, ",\"matches\":");
+    if (!rc) rc = jw_int(b, m ? (int64_t)m->total : 0);
+    if (!rc) rc = jw_raw(b, ",\"status\":");
+    if (!rc) rc = jw_str(b, call_status_str(c->status));
+    if (!rc) rc = jw_raw(b, ",\"reason\":");
+    if (!rc) rc = reason ? jw_str(b, reason) : jw_raw(b, "null");
+    if (!rc) rc = jw_raw(b, ",\"log_id\":");
+    if (!rc) rc = jw_str_or_null(b, c->log_id);
+    if (!rc) rc = jw_raw(b, ",\"note\":");
+    if (!rc) rc = note ? jw_str(b, note) : jw_raw(b, "null");
+    if (!rc) rc = jw_raw(b, ",\"past_retention\":");
+    if (!rc) rc = jw_bool(b, call_past_retention(c, v->now));
+    if (!rc) rc = jw_raw(b, ",\"internal\":");
+    if (!rc) rc = jw_bool(b, c->internal);
+    if (!rc && c->internal && *c->extension) {
+        rc = jw_raw(b, ",\"extension\":");
+        if (!rc) rc = jw_str(b, c->extension);
+    }
+    if (!rc && c->type == CALL_SMS) {
+        rc = jw_raw(b, ",\"text\":");
+        if (!rc) rc = jw_str(b, c->text);
+    }
     /* Where a logged call went: the association, by name (null when none). */
-    json_object_set_new(
-        j, "association",
-        c->status == ST_LOGGED && *c->association_id
-            ? json_pack("{s:s,s:s}", "id", c->association_id, "name", c->association_name)
-            : json_null());
-    if (c->queued) json_object_set_new(j, "queued", json_true());
-    if (*c->error) json_object_set_new(j, "error", json_string(c->error));
-    if (*c->party_name) json_object_set_new(j, "name", json_string(c->party_name));
-    return j;
+    if (!rc) rc = jw_raw(b, ",\"association\":");
+    if (!rc)
+        rc = c->status == ST_LOGGED && *c->association_id
+                 ? put_ref(b, c->association_id, c->association_name)
+                 : jw_raw(b, "null");
+    if (!rc && c->queued) rc = jw_raw(b, ",\"queued\":true");
+    if (!rc && *c->error) {
+        rc = jw_raw(b, ",\"error\":");
+        if (!rc) rc = jw_str(b, c->error);
+    }
+    if (!rc && *c->party_name) {
+        rc = jw_raw(b, ",\"name\":");
+        if (!rc) rc = jw_str(b, c->party_name);
+    }
+    if (!rc) rc = jw_raw(b, "}");
+    if (!rc) return 0;
+    b->len = start; /* nothing of a call that could not be written */
+    if (b->data) b->data[start] = '\0';
+    return err_set(err, rc,
+                   rc == ERR_INVAL ? "call %lld has text that is not UTF-8"
+                                   : "out of memory showing call %lld",
+                   (long long)c->id);
 }
 
 json_t *view_unresolved(view *v, const struct call_rec *c, char *err)

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "logger.h"
 
 /* A view keeps match results per number for its lifetime (one command, one request), so
@@ -22,6 +23,9 @@ void view_close(view *v);
 json_t *view_call(view *v, const struct call_rec *c, char *err);
 /* The same with the note already at hand (NULL for none): no store read. */
 json_t *view_call_noted(view *v, const struct call_rec *c, const char *note, char *err);
+/* The same object as view_call_noted, written as JSON text at the end of b: a history page
+ * writes its calls this way. On error b is as it was. */
+int view_call_put(view *v, const struct call_rec *c, const char *note, struct buf *b, char *err);
 /* {call, reason, candidates} for an unresolved call. */
 json_t *view_unresolved(view *v, const struct call_rec *c, char *err);
 

@@ -2,6 +2,8 @@
  * name, and the checks on declared log-form fields that every connector shares. */
 #include "crm.h"
 
+#include "../core/mem.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -60,7 +62,9 @@ int crm_open(const char *name, const char *config, crm **out, char *err)
 
 void crm_close(crm *c)
 {
-    if (c) c->ops->close(c);
+    if (!c) return;
+    mem_free(c->memo);
+    c->ops->close(c);
 }
 
 const struct crm_field *crm_field_find(const crm *c, const char *name)

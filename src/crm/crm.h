@@ -122,6 +122,9 @@ struct crm_ops {
      * read transaction; writes are not allowed in between. */
     int (*read_begin)(crm *c, char *err);
     void (*read_end)(crm *c);
+    /* Optional (may be NULL): a number that changes whenever any contact or phone number
+     * changes, so answers to number lookups can be kept while it stays the same. */
+    int (*contacts_version)(crm *c, int64_t *out, char *err);
 
     /* Optional, the embedded CRM only (NULL elsewhere). */
     int (*add_contact)(crm *c, const char *name, const char *const *phones, size_t nphones,
@@ -135,6 +138,8 @@ struct crm_ops {
 /* Every handle starts with this, so the generic code can reach the ops. */
 struct crm {
     const struct crm_ops *ops;
+    /* The lookups the views of this handle remember (view.c), freed by crm_close. */
+    struct match_memo *memo;
 };
 
 extern const struct crm_ops crm_local;

@@ -87,6 +87,24 @@ static const char *const local_migrations[] = {
     "  text TEXT NOT NULL,"
     "  UNIQUE (user_id, message_id));"
     "CREATE INDEX crm_sms_messages_activity ON crm_sms_messages(activity_id, start_ms);",
+    /* 2: a counter that any change to contacts or their numbers moves (contacts_version),
+     * kept by triggers so no writer can forget it. */
+    "CREATE TABLE crm_contacts_version ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT INTO crm_contacts_version VALUES (1, 0);"
+    "CREATE TRIGGER crm_contacts_ins AFTER INSERT ON crm_contacts BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;"
+    "CREATE TRIGGER crm_contacts_upd AFTER UPDATE ON crm_contacts BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;"
+    "CREATE TRIGGER crm_contacts_del AFTER DELETE ON crm_contacts BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;"
+    "CREATE TRIGGER crm_phones_ins AFTER INSERT ON crm_phones BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;"
+    "CREATE TRIGGER crm_phones_upd AFTER UPDATE ON crm_phones BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;"
+    "CREATE TRIGGER crm_phones_del AFTER DELETE ON crm_phones BEGIN"
+    "  UPDATE crm_contacts_version SET version = version + 1; END;",
 };
 
 #define LOCAL_SCHEMA_VERSION ((int)(sizeof local_migrations / sizeof local_migrations[0]))
@@ -96,6 +114,7 @@ static const char *const local_migrations[] = {
 #define LOCAL_STMTS(X)                                                                             \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
     X(BEGIN_READ, "BEGIN")                                                                         \
+    X(CONTACTS_VERSION, "SELECT version FROM crm_contacts_version")                                \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
     X(SAVEPOINT, "SAVEPOINT crm_local_op")                                                         \
@@ -983,6 +1002,16 @@ static void local_read_end(crm *c)
     if (!sqlite3_get_autocommit(l->db)) local_exec(l, ST_COMMIT, "ending reads", NULL);
 }
 
+static int local_contacts_version(crm *c, int64_t *out, char *err)
+{
+    struct crm_local *l = (struct crm_local *)c;
+    sqlite3_stmt *s = l->st[ST_CONTACTS_VERSION];
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : local_db_fail(l, rc, "reading the contacts' version", err);
+}
+
 static int local_batch_begin(crm *c, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
@@ -1078,6 +1107,7 @@ const struct crm_ops crm_local = {
     .batch_end = local_batch_end,
     .read_begin = local_read_begin,
     .read_end = local_read_end,
+    .contacts_version = local_contacts_version,
     .add_contact = local_add_contact,
     .list_activities = local_list_activities,
 };

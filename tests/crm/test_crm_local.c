@@ -238,8 +238,8 @@ static void test_open_close_reopen(void **state)
         sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM crm_schema", -1, &s, NULL),
         SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
-    assert_int_equal(sqlite3_column_int(s, 1), 1);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
+    assert_int_equal(sqlite3_column_int(s, 1), 2);
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -492,6 +492,33 @@ static void test_create_contact(void **state)
     assert_int_equal(f->c->ops->create_contact(f->c, "X", NULL, &ct, err), ERR_INVAL);
     assert_counts_equal(before, count_rows(f));
     free(l);
+}
+
+/* The contacts' version moves with every new contact, from this handle or another, and
+ * with nothing else (a refused contact, a log). */
+static void test_contacts_version(void **state)
+{
+    struct fx *f = *state;
+    char err[ERR_LEN] = "", act[CALL_ID_LEN];
+    struct crm_contact ct;
+    int64_t v0, v1, v2, v3;
+    crm *other;
+    assert_int_equal(f->c->ops->contacts_version(f->c, &v0, err), 0);
+    assert_int_equal(f->c->ops->create_contact(f->c, "Caller", "+16505550142", &ct, err), 0);
+    assert_int_equal(f->c->ops->contacts_version(f->c, &v1, err), 0);
+    assert_true(v1 != v0);
+    assert_int_equal(f->c->ops->create_contact(f->c, "X", "garbage", NULL, err), ERR_INVAL);
+    struct call_rec *call = new_call("sess-v", at("2026-11-20T10:11:12Z"));
+    struct crm_log log = {.user_id = 7, .key = "call:7:sess-v", .contact_id = ct.id, .call = call};
+    assert_int_equal(f->c->ops->log_call(f->c, &log, act, err), 0);
+    assert_int_equal(f->c->ops->contacts_version(f->c, &v2, err), 0);
+    assert_true(v2 == v1);
+    assert_int_equal(crm_open("local", f->config, &other, err), 0);
+    assert_int_equal(other->ops->create_contact(other, "Other", "+16505550143", NULL, err), 0);
+    crm_close(other);
+    assert_int_equal(f->c->ops->contacts_version(f->c, &v3, err), 0);
+    assert_true(v3 != v2);
+    free(call);
 }
 
 static void test_associations(void **state)
@@ -1032,6 +1059,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contacts_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_newer_than_known, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_log_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_formats, setup, teardown),

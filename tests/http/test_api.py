@@ -249,6 +249,33 @@ def run(t):
     t.eq(srv.req("GET", "/api/v1/settings", token=tok)[2], s2, "the settings are saved")
     srv.req("PUT", "/api/v1/settings", token=tok, json_body={"region": "US"})
 
+    # ---- the history follows the contacts: lookups are remembered, never past a change ----
+    srv.req("POST", "/api/v1/import", token=tok,
+            json_body={"records": [rc_record(40, "api-memo", "+14155550888", minutes_ago=1)]})
+
+    def memo_call():
+        """The call as every server thread shows it: a few pages, one call each time."""
+        seen = []
+        for _ in range(6):
+            page = srv.req("GET", "/api/v1/calls?limit=500", token=tok)[2]["calls"]
+            seen += [c for c in page if c["session_id"] == "api-memo"]
+        t.check(len(seen) == 6 and all(c == seen[0] for c in seen),
+                "every page shows the call the same way", got=seen)
+        return seen[0]
+
+    c = memo_call()
+    t.eq((c["contact"], c["matches"]), (None, 0), "a call from an unknown number: no contact")
+    k = t.expect(srv.req("POST", "/api/v1/contacts", token=tok,
+                         json_body={"name": "Memo One", "phones": ["+14155550888"]}), 201,
+                 "adding a contact with the call's number")
+    c = memo_call()
+    t.eq((c["contact"], c["matches"]), ({"id": k["id"], "name": "Memo One"}, 1),
+         "the history shows the new contact at once, on every thread")
+    t.cli("contacts", "add", "--name", "Memo Two", "--phone", "(415) 555-0888")
+    c = memo_call()
+    t.eq((c["contact"], c["matches"]), (None, 2),
+         "a contact another process added counts too: two matches, no single contact")
+
     # ---- metrics ----
     st, h, m = srv.req("GET", "/metrics")
     t.check(st == 200 and h.get("content-type", "").startswith("text/plain"),
