@@ -13,7 +13,7 @@
 
 #include "logger.h"
 
-#define WORKER_BATCH 32 /* calls claimed and written per transaction */
+#define WORKER_BATCH 256 /* calls claimed and written per transaction */
 
 struct worker_counts {
     size_t logged;
