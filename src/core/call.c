@@ -117,16 +117,62 @@ int time_parse(const char *s, int64_t *ms)
     return 0;
 }
 
+/* Writes n digits of v, zero-padded, at p. */
+static char *digits(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* Pure arithmetic (the civil-from-days algorithm, proleptic Gregorian): gmtime_r takes
+ * glibc's time-zone lock on every call, which the history page's threads would share. */
 void time_format(int64_t ms, char *out, size_t len)
 {
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-    int frac = (int)(ms - secs * 1000);
-    time_t t = (time_t)secs;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(out, len, "invalid-time");
+    int64_t frac = ms - secs * 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (month <= 2);
+    if (year < 0 || year > 9999) { /* outside what time_parse reads: not on the hot path */
+        time_t t = (time_t)secs;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm)) {
+            snprintf(out, len, "invalid-time");
+            return;
+        }
+        snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
         return;
     }
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    char text[32];
+    char *p = digits(text, year, 4);
+    *p++ = '-';
+    p = digits(p, month, 2);
+    *p++ = '-';
+    p = digits(p, day, 2);
+    *p++ = 'T';
+    p = digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = digits(p, sod % 60, 2);
+    *p++ = '.';
+    p = digits(p, frac, 3);
+    *p++ = 'Z';
+    *p = '\0';
+    if (len >= sizeof text) {
+        memcpy(out, text, (size_t)(p - text) + 1);
+    } else if (len) {
+        memcpy(out, text, len - 1); /* truncated, still terminated */
+        out[len - 1] = '\0';
+    }
 }
