@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/err.h"
 #include "../core/ingest.h"
@@ -354,6 +355,78 @@ static int parse_i64(const char *s, const char *end, int64_t *out)
     return 0;
 }
 
+/* History pages a thread made, kept and sent again while still right: the agent's page
+ * asks for its first page every 2 s, and most of those times nothing changed. A page holds
+ * while the user's history version and the CRM's contacts version are the ones it was made
+ * at, for at most a second (a call's past_retention turns with the clock). A CRM without
+ * contacts versions gets no pages kept. */
+#define PAGES_KEPT 8
+#define PAGE_TTL_MS 1000
+
+struct kept_page {
+    int64_t user, before_ms, before_id, limit;
+    int status;
+    int64_t history_version, contacts_version, made_ms;
+    struct buf body; /* limit 0: the slot is empty */
+};
+
+struct api_pages {
+    size_t next; /* the slot the next page takes */
+    struct kept_page slot[PAGES_KEPT];
+};
+
+void api_pages_free(struct api_pages *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < PAGES_KEPT; i++)
+        buf_free(&p->slot[i].body);
+    mem_free(p);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The page's key and versions; 0 when pages may be kept for this request. */
+static int page_key(struct api_req *r, struct kept_page *k)
+{
+    k->made_ms = mono_ms();
+    if (!r->pages || !r->crm->ops->contacts_version) return -1;
+    if (store_history_version(r->st, r->user.id, &k->history_version, NULL)) return -1;
+    return r->crm->ops->contacts_version(r->crm, &k->contacts_version, NULL);
+}
+
+static struct kept_page *page_find(struct api_req *r, const struct kept_page *k)
+{
+    struct api_pages *p = *r->pages;
+    for (size_t i = 0; p && i < PAGES_KEPT; i++) {
+        struct kept_page *s = &p->slot[i];
+        if (s->limit && s->user == k->user && s->status == k->status &&
+            s->before_ms == k->before_ms && s->before_id == k->before_id && s->limit == k->limit &&
+            s->history_version == k->history_version &&
+            s->contacts_version == k->contacts_version && k->made_ms - s->made_ms < PAGE_TTL_MS)
+            return s;
+    }
+    return NULL;
+}
+
+static void page_keep(struct api_req *r, const struct kept_page *k)
+{
+    struct api_pages *p = *r->pages;
+    if (!p && !(p = *r->pages = mem_calloc(1, sizeof *p))) return;
+    struct kept_page *s = &p->slot[p->next];
+    p->next = (p->next + 1) % PAGES_KEPT;
+    struct buf body = s->body;
+    *s = *k;
+    s->body = body;
+    if (!s->body.limit) buf_init(&s->body, r->out.limit);
+    buf_reset(&s->body);
+    if (buf_append(&s->body, r->out.data, r->out.len)) s->limit = 0;
+}
+
 static void h_calls(struct api_req *r)
 {
     const char *s_status = api_query(r, "status");
@@ -378,6 +451,21 @@ static void h_calls(struct api_req *r)
             parse_i64(dot + 1, dot + 1 + strlen(dot + 1), &before_id) || before_id < 1) {
             api_error(r, 400, "bad_request",
                       "before must be the \"next\" value of a previous page");
+            return;
+        }
+    }
+    struct kept_page key = {.user = r->user.id,
+                            .status = status,
+                            .before_ms = before_ms,
+                            .before_id = before_id,
+                            .limit = limit};
+    int keep = page_key(r, &key) == 0;
+    const struct kept_page *kept = keep ? page_find(r, &key) : NULL;
+    if (kept) {
+        buf_reset(&r->out);
+        if (buf_append(&r->out, kept->body.data, kept->body.len) == 0) {
+            r->status = 200;
+            r->type = "application/json";
             return;
         }
     }
@@ -408,6 +496,7 @@ static void h_calls(struct api_req *r)
     }
     r->status = 200;
     r->type = "application/json";
+    if (keep) page_keep(r, &key);
 }
 
 static void h_call_get(struct api_req *r)

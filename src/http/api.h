@@ -57,10 +57,11 @@ struct api_req {
     const struct config *cfg; /* borrowed */
     store *st;                /* this thread's handles, borrowed */
     crm *crm;
-    const char *crm_region; /* the region crm was opened with */
-    const char *db_file;    /* store_file(st), for a CRM handle of another region */
-    struct user user;       /* AUTH_USER: the caller; id 0 otherwise */
-    const char *body;       /* NUL-terminated; "" when none */
+    struct api_pages **pages; /* this thread's remembered history pages (NULL: none) */
+    const char *crm_region;   /* the region crm was opened with */
+    const char *db_file;      /* store_file(st), for a CRM handle of another region */
+    struct user user;         /* AUTH_USER: the caller; id 0 otherwise */
+    const char *body;         /* NUL-terminated; "" when none */
     size_t body_len;
     const char *content_type; /* NULL when not given */
 
@@ -74,6 +75,10 @@ struct api_req {
     struct buf out;    /* the response body; owned by the connection */
     char err[ERR_LEN]; /* scratch for callee messages */
 };
+
+/* History pages a thread made, kept while they are still right (h_calls). */
+struct api_pages;
+void api_pages_free(struct api_pages *p);
 
 /* The value of query argument key, or NULL; borrowed from the connection. */
 const char *api_query(struct api_req *r, const char *key);

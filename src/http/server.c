@@ -58,7 +58,8 @@
 struct th {
     store *st;
     crm *crm;
-    char region[3]; /* the CRM handle's region */
+    struct api_pages *pages; /* history pages this thread made (api.c) */
+    char region[3];          /* the CRM handle's region */
     struct th *next;
 };
 
@@ -456,6 +457,7 @@ static void begin(struct conn *cc, struct MHD_Connection *c, const char *url, co
     }
     r->st = t->st;
     r->crm = t->crm;
+    r->pages = &t->pages;
     r->crm_region = t->region;
     r->db_file = store_file(t->st);
     /* A request with a body is authenticated before the body is read; one without, in
@@ -790,6 +792,7 @@ out:
         s.ths = t->next;
         crm_close(t->crm);
         store_close(t->st);
+        api_pages_free(t->pages);
         mem_free(t);
     }
     if (s.wcrm) crm_close(s.wcrm);

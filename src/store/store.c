@@ -205,6 +205,11 @@ int store_call_request_done(store *s, int64_t user, int64_t call_id, const char 
     return s->ops->call_request_done(s, user, call_id, error, err);
 }
 
+int store_history_version(store *s, int64_t user, int64_t *out, char *err)
+{
+    return s->ops->history_version(s, user, out, err);
+}
+
 int store_calls_page(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
                      size_t limit, store_page_cb cb, void *ctx, char *err)
 {

@@ -59,6 +59,9 @@ typedef int (*store_call_cb)(const struct call_rec *c, void *ctx);
 /* The user's calls and messages, newest first; status -1 for all. A non-zero return from
  * cb stops the walk and is returned. */
 int store_calls_list(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
+/* A number that moves whenever any of the user's calls or notes changes, by any handle or
+ * process: a history page made at one value is still right while it stays. */
+int store_history_version(store *s, int64_t user, int64_t *out, char *err);
 /* One page of the history, newest first: at most limit calls older than the cursor
  * (before_ms, before_id) — both 0 for the first page. The next page's cursor is the last
  * call's (start_ms, id). Uses the time index, so a page costs the same at any depth. Each

@@ -26,6 +26,7 @@ struct store_ops {
     int (*calls_list)(store *s, int64_t user, int status, store_call_cb cb, void *ctx, char *err);
     int (*calls_page)(store *s, int64_t user, int status, int64_t before_ms, int64_t before_id,
                       size_t limit, store_page_cb cb, void *ctx, char *err);
+    int (*history_version)(store *s, int64_t user, int64_t *out, char *err);
     int (*calls_count)(store *s, int64_t user, int status, int64_t *n, char *err);
     int (*note_set)(store *s, int64_t user, int64_t call_id, const char *text, char *err);
     int (*note_get)(store *s, int64_t user, int64_t call_id, char **text, char *err);

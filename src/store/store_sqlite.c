@@ -55,6 +55,24 @@ static const char *const migrations[] = {
      "CREATE INDEX calls_by_time ON calls (user_id, start_ms);"),
     /* 4: where a log went, by name, so a history shows it without asking the CRM */
     "ALTER TABLE calls ADD COLUMN association_name TEXT NOT NULL DEFAULT '';",
+    /* 5: a per-user counter that every change to the user's calls or notes moves, kept by
+     * triggers so no writer can forget it: a history page made at one value is still right
+     * while it stays (the server keeps such pages). */
+    ("ALTER TABLE users ADD COLUMN history_version INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TRIGGER calls_ins_hv AFTER INSERT ON calls BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id=NEW.user_id; END;"
+     "CREATE TRIGGER calls_upd_hv AFTER UPDATE ON calls BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id IN (OLD.user_id, NEW.user_id);"
+     " END;"
+     "CREATE TRIGGER calls_del_hv AFTER DELETE ON calls BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id=OLD.user_id; END;"
+     "CREATE TRIGGER notes_ins_hv AFTER INSERT ON notes BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id=NEW.user_id; END;"
+     "CREATE TRIGGER notes_upd_hv AFTER UPDATE ON notes BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id IN (OLD.user_id, NEW.user_id);"
+     " END;"
+     "CREATE TRIGGER notes_del_hv AFTER DELETE ON notes BEGIN"
+     "  UPDATE users SET history_version=history_version+1 WHERE id=OLD.user_id; END;"),
 };
 
 #define CALL_COLUMNS                                                                               \
@@ -87,6 +105,7 @@ enum stmt_id {
     S_EXT_ADD,
     S_USER_BY_ID,
     S_USER_BY_TOKEN,
+    S_HISTORY_VERSION,
     S_USER_BY_EXT,
     S_USER_SET_TOKEN,
     S_USERS,
@@ -159,6 +178,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EXT_ADD] = "INSERT INTO user_extensions (extension, user_id) VALUES (?1, ?2)",
     [S_USER_BY_ID] = "SELECT id, name FROM users WHERE id=?1",
     [S_USER_BY_TOKEN] = "SELECT id, name FROM users WHERE token_hash=?1",
+    [S_HISTORY_VERSION] = "SELECT history_version FROM users WHERE id=?1",
     [S_USER_BY_EXT] = "SELECT u.id, u.name FROM users u JOIN user_extensions e ON e.user_id=u.id"
                       " WHERE e.extension=?1",
     [S_USER_SET_TOKEN] = "UPDATE users SET token_hash=?2 WHERE id=?1",
@@ -935,6 +955,19 @@ static int sq_user_by_token(store *base, const char *token_hash, struct user *ou
     return read_user(s, st, out, "token", err);
 }
 
+static int sq_history_version(store *base, int64_t user, int64_t *out, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    sqlite3_stmt *st = stmt(s, S_HISTORY_VERSION);
+    sqlite3_bind_int64(st, 1, user);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(err, ERR_NOTFOUND, "no such user (%lld)", (long long)user);
+    return rc == SQLITE_ROW ? 0 : db_fail(s, err, "reading the history version");
+}
+
 static int sq_user_by_extension(store *base, const char *ext, struct user *out, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
@@ -1170,6 +1203,7 @@ const struct store_ops store_sqlite = {
     .call_find = sq_call_find,
     .calls_list = sq_calls_list,
     .calls_page = sq_calls_page,
+    .history_version = sq_history_version,
     .calls_count = sq_calls_count,
     .note_set = sq_note_set,
     .note_get = sq_note_get,

@@ -275,6 +275,10 @@ def run(t):
     c = memo_call()
     t.eq((c["contact"], c["matches"]), (None, 2),
          "a contact another process added counts too: two matches, no single contact")
+    srv.req("PUT", "/api/v1/calls/api-memo/note", token=tok, json_body={"text": "memo note"})
+    t.eq(memo_call()["note"], "memo note", "a new note shows on every page at once")
+    t.cli("note", "api-memo", "from the CLI")
+    t.eq(memo_call()["note"], "from the CLI", "a note another process wrote shows at once")
 
     # ---- metrics ----
     st, h, m = srv.req("GET", "/metrics")
