@@ -7,6 +7,9 @@
 #   /healthz                         the trivial baseline, measured in the same run
 #   GET  /api/v1/contacts?number=    contact lookup by number       target >= 30,000 req/s
 #   GET  /api/v1/calls?limit=50      a call history page (50 calls) target >= 20,000 req/s
+#                                    (the same first page, as the agent's page polls it: the
+#                                    server keeps it while nothing of it changed)
+#   GET  /api/v1/calls?limit=50&before=…  a different page each request: made every time
 #   POST /api/v1/calls/{id}/log      manual log (local CRM)         target >= 10,000 req/s
 # each with p99 < 5 ms; and the server's memory (VmHWM) with CALLS calls stored: < 50 MB.
 # Prints medians and each route's throughput as a fraction of /healthz's. The reference
@@ -82,6 +85,19 @@ end
 LUA
 }
 
+# pages.lua: each request a different page (a cursor at another time), so none is kept.
+cat > "$dir/pages.lua" <<LUA
+local n = 0
+setup = function(thread) n = n + 1; thread:set("seed", n) end
+init = function() n = seed * 7777 end
+request = function()
+  n = n + 1
+  local ms = 1767225600000 + (n * 7919 % 25920000) * 1000   -- 2026-01-01 + up to 300 days
+  return wrk.format("GET", "/api/v1/calls?limit=50&before=" .. ms .. ".9999999999",
+    {["Authorization"] = "Bearer $token"})
+end
+LUA
+
 # run NAME PATH [LUA]: one wrk run; prints "req_per_s p99_ms non2xx"
 run() {
   local out
@@ -99,17 +115,19 @@ run() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A target=([healthz]=0 [contacts]=30000 [history]=20000 [log]=10000)
+declare -A target=([healthz]=0 [contacts]=30000 [history]=20000 [pages]=0 [log]=10000)
 declare -A path=([healthz]=/healthz [contacts]="/api/v1/contacts?number=%2B16500000042"
-  [history]="/api/v1/calls?limit=50" [log]=/)
+  [history]="/api/v1/calls?limit=50" [pages]=/ [log]=/)
 declare -A rps p99
-for name in healthz contacts history log; do
+names="healthz contacts history pages log"
+for name in $names; do
   : > "$dir/$name.rps"; : > "$dir/$name.p99"
 done
 for ((r = 1; r <= runs; r++)); do
-  for name in healthz contacts history log; do
+  for name in $names; do
     lua=""
     if [ "$name" = log ]; then lua=$dir/log.lua; write_lua $(( (r - 1) * calls / runs )); fi
+    if [ "$name" = pages ]; then lua=$dir/pages.lua; fi
     read -r a b c < <(run "$name" "${path[$name]}" "$lua")
     echo "  run $r $name: $a req/s, p99 $b ms, non-2xx $c"
     echo "$a" >> "$dir/$name.rps"; echo "$b" >> "$dir/$name.p99"
@@ -119,7 +137,7 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 status=0
 base=$(median < "$dir/healthz.rps")
-for name in healthz contacts history log; do
+for name in $names; do
   m=$(median < "$dir/$name.rps"); p=$(median < "$dir/$name.p99")
   verdict=""
   if [ "${target[$name]}" != 0 ]; then

@@ -146,11 +146,11 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CALL_BY_KEY] =
         "SELECT " CALL_COLUMNS " FROM calls WHERE user_id=?1 AND type=?2 AND session_id=?3",
     [S_PAGE_ALL] = "SELECT " CALL_COLUMNS ", (SELECT text FROM notes n WHERE n.call_id=calls.id)"
-                   " FROM calls WHERE user_id=?1 AND (?2=0 OR start_ms<?2"
-                   " OR (start_ms=?2 AND id<?3)) ORDER BY start_ms DESC, id DESC LIMIT ?4",
+                   " FROM calls WHERE user_id=?1 AND start_ms<=?2 AND (start_ms<?2 OR id<?3)"
+                   " ORDER BY start_ms DESC, id DESC LIMIT ?4",
     [S_PAGE_STATUS] = "SELECT " CALL_COLUMNS ", (SELECT text FROM notes n WHERE"
                       " n.call_id=calls.id) FROM calls WHERE user_id=?1 AND status=?5 AND"
-                      " (?2=0 OR start_ms<?2 OR (start_ms=?2 AND id<?3))"
+                      " start_ms<=?2 AND (start_ms<?2 OR id<?3)"
                       " ORDER BY start_ms DESC, id DESC LIMIT ?4",
     [S_NOTE_SET] = "INSERT INTO notes (call_id, user_id, text, updated_ms)"
                    " SELECT id, user_id, ?3, ?4 FROM calls WHERE id=?1 AND user_id=?2"
@@ -651,8 +651,11 @@ static int sq_calls_page(store *base, int64_t user, int status, int64_t before_m
     /* Cached statement: callbacks may use the handle, but not this statement. */
     sqlite3_stmt *st = stmt(s, status >= 0 ? S_PAGE_STATUS : S_PAGE_ALL);
     sqlite3_bind_int64(st, 1, user);
-    sqlite3_bind_int64(st, 2, before_ms);
-    sqlite3_bind_int64(st, 3, before_id);
+    /* The first page starts after the last possible call: the statement has no "no cursor"
+     * case, which would keep SQLite from seeking the index to the cursor. */
+    int first = before_ms == 0 && before_id == 0;
+    sqlite3_bind_int64(st, 2, first ? INT64_MAX : before_ms);
+    sqlite3_bind_int64(st, 3, first ? INT64_MAX : before_id);
     sqlite3_bind_int64(st, 4, limit > INT64_MAX ? -1 : (sqlite3_int64)limit); /* -1: all */
     if (status >= 0) sqlite3_bind_int(st, 5, status);
     struct call_rec *c = mem_alloc(sizeof *c);
