@@ -1,5 +1,6 @@
 #include "sqlbusy.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <time.h>
@@ -38,4 +39,31 @@ static int sqlbusy_wait(void *arg, int tries)
 void sqlbusy_install(sqlite3 *db, int timeout_ms)
 {
     sqlite3_busy_handler(db, sqlbusy_wait, (void *)(intptr_t)timeout_ms);
+}
+
+static pthread_mutex_t turn_lock;
+static pthread_once_t turn_once = PTHREAD_ONCE_INIT;
+
+static void turn_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&turn_lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+void sqlbusy_take(struct sqlbusy_turn *t)
+{
+    if (t->held) return;
+    pthread_once(&turn_once, turn_init);
+    pthread_mutex_lock(&turn_lock);
+    t->held = 1;
+}
+
+void sqlbusy_settle(struct sqlbusy_turn *t, sqlite3 *db)
+{
+    if (!t->held || !sqlite3_get_autocommit(db)) return;
+    t->held = 0;
+    pthread_mutex_unlock(&turn_lock);
 }

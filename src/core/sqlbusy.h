@@ -10,4 +10,17 @@
 /* Installs the handler on db (replacing any busy timeout). */
 void sqlbusy_install(sqlite3 *db, int timeout_ms);
 
+/* Turns for this process's write transactions. Within a process, waiting on SQLite's
+ * write lock means polling it (the handler above); waiting on this mutex instead, a writer
+ * gets the lock the moment the one before commits, and writers take turns rather than
+ * sleep and retry while others commit. A connection takes its turn before BEGIN IMMEDIATE
+ * and gives it back once its transaction has ended (sqlbusy_settle sees that, however it
+ * ended). Recursive: a thread may hold write transactions on two connections. */
+struct sqlbusy_turn {
+    int held;
+};
+void sqlbusy_take(struct sqlbusy_turn *t);
+/* Gives the turn back if db's transaction has ended. */
+void sqlbusy_settle(struct sqlbusy_turn *t, sqlite3 *db);
+
 #endif

@@ -9,8 +9,9 @@
 #include "log.h"
 #include "sqlbusy.h"
 
-/* The log size (in pages) that wakes the thread: SQLite's own autocheckpoint size. */
-#define SQLWAL_PAGES 1000
+/* The log size (in pages, 16 MB) that wakes the thread: larger than SQLite's own 1000, so
+ * a page written often is copied to the database once for many commits. */
+#define SQLWAL_PAGES 4000
 
 static struct {
     pthread_mutex_t lock;

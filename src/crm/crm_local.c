@@ -165,6 +165,7 @@ struct crm_local {
     char region[LOCAL_REGION_LEN]; /* for numbers written without a country code */
     sqlite3_stmt *st[ST_COUNT];
     int reading; /* a read group (read_begin) is open */
+    struct sqlbusy_turn turn;
 };
 
 static const char *const local_dispositions[] = {
@@ -193,11 +194,15 @@ static int local_db_fail(struct crm_local *l, int rc, const char *what, char *er
 }
 
 /* Runs a statement that returns no rows. */
+/* A write transaction (ST_BEGIN) takes the process's write turn first and gives it back
+ * once it has ended (sqlbusy.h). */
 static int local_exec(struct crm_local *l, int id, const char *what, char *err)
 {
     sqlite3_stmt *s = l->st[id];
+    if (id == ST_BEGIN) sqlbusy_take(&l->turn);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
+    sqlbusy_settle(&l->turn, l->db);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return local_db_fail(l, rc, what, err);
     return 0;
 }
@@ -246,6 +251,7 @@ static int local_tx_end(struct crm_local *l, int owned, int rc, char *err)
         local_exec(l, ST_ROLLBACK_TO, "rollback", NULL);
         local_exec(l, ST_RELEASE, "rollback", NULL);
     }
+    sqlbusy_settle(&l->turn, l->db);
     return rc;
 }
 
@@ -411,7 +417,9 @@ static void local_close(crm *c)
     if (!l) return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(l->st[i]);
-    /* An open batch is rolled back by closing. */
+    /* An open batch is rolled back. */
+    if (l->db && !sqlite3_get_autocommit(l->db)) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    if (l->db) sqlbusy_settle(&l->turn, l->db);
     sqlite3_close_v2(l->db);
     mem_free(l);
 }
@@ -1030,6 +1038,7 @@ static int local_batch_end(crm *c, int commit, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
     int rc;
+    sqlbusy_settle(&l->turn, l->db);
     if (sqlite3_get_autocommit(l->db)) {
         /* No transaction: none was begun, or SQLite already rolled it back after an error. */
         return commit ? err_set(err, ERR_INVAL, "no local CRM batch is open") : 0;

@@ -659,30 +659,26 @@ static int queue_log_locked(struct api_req *r, json_t *root, int resolve)
     return r->status == 202 ? 0 : -1;
 }
 
-/* One write transaction for the whole request: the checks see the call the writes change,
- * and the request takes the store's lock once. */
+/* The write part, inside the server's write transaction: the checks see the call the
+ * writes change. */
+static void queue_log_write(struct api_req *r, int rc)
+{
+    json_t *root = r->deferred_ctx;
+    if (!rc) queue_log_locked(r, root, r->deferred_arg);
+    json_decref(root);
+}
+
 static void queue_log(struct api_req *r, int resolve)
 {
     json_t *root = body_object(r, 1);
     if (!root) return;
-    if (check_log_request(r, root)) goto out;
-    int rc = store_begin(r->st, r->err);
-    if (rc) {
-        api_fail(r, rc, r->err);
-        goto out;
+    if (check_log_request(r, root)) {
+        json_decref(root);
+        return;
     }
-    if (queue_log_locked(r, root, resolve)) {
-        store_rollback(r->st);
-        goto out;
-    }
-    if ((rc = store_commit(r->st, r->err))) {
-        store_rollback(r->st);
-        api_fail(r, rc, r->err);
-        goto out;
-    }
-    api_wake_worker();
-out:
-    json_decref(root);
+    r->deferred = queue_log_write;
+    r->deferred_ctx = root;
+    r->deferred_arg = resolve;
 }
 
 static void h_log(struct api_req *r)

@@ -65,6 +65,17 @@ struct api_req {
     size_t body_len;
     const char *content_type; /* NULL when not given */
 
+    /* A handler whose work is a short write may hand it to the server's writer: it sets
+     * deferred (with deferred_ctx, deferred_arg) and returns without a reply. server.c then
+     * calls deferred exactly once, maybe on the writer's thread with the writer's st and crm,
+     * inside a part (store_part_begin) of a write transaction shared with other requests:
+     * one lock and one commit for many. The part is kept when deferred's reply is below 400,
+     * else undone. With rc != 0 the transaction could not start: the reply is already set,
+     * and deferred only frees deferred_ctx. The server wakes the worker after the commit. */
+    void (*deferred)(struct api_req *r, int rc);
+    void *deferred_ctx;
+    int deferred_arg;
+
     /* out: filled by the handler */
     int status;
     const char *type;  /* Content-Type of out (static text) */

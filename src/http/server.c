@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,7 @@
 #define OUT_LIMIT (64u << 20) /* the largest response body */
 #define KEEP_BUF (64 * 1024)  /* a connection keeps buffers up to this between requests */
 #define LISTEN_BACKLOG 1024
+#define WORKER_NICE 10 /* the worker thread's nice value */
 /* A body past its cap is read and dropped so the 413 can be sent, but not forever. */
 #define DISCARD_MAX (16u << 20)
 
@@ -61,6 +64,23 @@ struct th {
     struct api_pages *pages; /* history pages this thread made (api.c) */
     char region[3];          /* the CRM handle's region */
     struct th *next;
+};
+
+/* The writer: the deferred parts of many requests (api.h) in one write transaction, each
+ * in a part of its own, while their connections are suspended. One lock round and one
+ * commit for a batch, instead of each request's own against every other's. */
+#define WRITER_BATCH 256
+struct writer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* work came, a batch ended, or stop */
+    struct conn *head, *tail;
+    int running; /* the thread runs: requests may be suspended for it */
+    int closing; /* shutting down: deferred parts run on their own thread */
+    int busy;    /* a batch is being written */
+    int stop;
+    pthread_t thread;
+    store *st;
+    crm *crm;
 };
 
 struct server {
@@ -74,6 +94,7 @@ struct server {
     store *wst;          /* the worker's handles */
     crm *wcrm;
     pthread_t worker_thread;
+    struct writer w;
 };
 
 static struct server *srv; /* one server per process: signals are process-wide anyway */
@@ -91,7 +112,11 @@ struct conn {
     int replied;       /* r holds the reply (an early error, or the handler's) */
     int queued;        /* the reply is queued */
     int too_big;
+    int resumed;                /* the writer wrote r's deferred part: send the reply */
+    struct MHD_Connection *mhd; /* while suspended for the writer */
+    struct conn *wnext;         /* the writer's queue */
 };
+
 
 /* ---------- handles ---------- */
 
@@ -151,6 +176,11 @@ static void *worker_main(void *p)
 {
     struct server *s = p;
     const struct config *cfg = s->cfg;
+    /* Requests first: under load the worker yields the CPU to the HTTP threads and the
+     * writer, and catches up in larger batches (cheaper per call) when they leave it some.
+     * Linux applies a nice value to the calling thread only. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
+        log_debug("event=worker_nice error=\"%s\"", strerror(errno));
     struct worker_opts o = {.retry_initial_ms = cfg->retry_initial_ms,
                             .retry_max_ms = cfg->retry_max_ms};
     char err[ERR_LEN];
@@ -185,6 +215,132 @@ static void *worker_main(void *p)
     }
     worker_free(w);
     return NULL;
+}
+
+/* ---------- the writer ---------- */
+
+/* A deferred part on the request's own thread and handles, in its own transaction. */
+static void run_deferred(struct api_req *r)
+{
+    void (*fn)(struct api_req *, int) = r->deferred;
+    r->deferred = NULL;
+    int rc = store_begin(r->st, r->err);
+    if (rc) {
+        api_fail(r, rc, r->err);
+        fn(r, rc);
+        return;
+    }
+    fn(r, 0);
+    if (r->status >= 400) {
+        store_rollback(r->st);
+    } else if ((rc = store_commit(r->st, r->err))) {
+        store_rollback(r->st);
+        api_fail(r, rc, r->err);
+    } else {
+        api_wake_worker();
+    }
+}
+
+/* Suspends the connection for the writer; 0 when the writer does not take it (then the
+ * caller runs the part itself). */
+static int writer_push(struct conn *cc, struct MHD_Connection *c)
+{
+    struct writer *w = &srv->w;
+    pthread_mutex_lock(&w->lock);
+    int take = w->running && !w->closing;
+    if (take) {
+        MHD_suspend_connection(c);
+        cc->mhd = c;
+        cc->wnext = NULL;
+        if (w->tail)
+            w->tail->wnext = cc;
+        else
+            w->head = cc;
+        w->tail = cc;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return take;
+}
+
+static void write_batch(struct writer *w, struct conn *list)
+{
+    char err[ERR_LEN];
+    int rc = store_begin(w->st, err), kept = 0;
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        store *st = r->st;
+        crm *c = r->crm;
+        struct api_pages **pages = r->pages;
+        r->st = w->st;
+        r->crm = w->crm;
+        r->pages = NULL;
+        void (*fn)(struct api_req *, int) = r->deferred;
+        r->deferred = NULL;
+        int part = rc ? rc : store_part_begin(w->st, r->err);
+        if (part) {
+            api_fail(r, part, rc ? err : r->err);
+            fn(r, part);
+        } else {
+            fn(r, 0);
+            int keep = r->status < 400;
+            if (store_part_end(w->st, keep, err)) rc = ERR_DB; /* the batch is lost */
+            kept += keep;
+        }
+        r->st = st;
+        r->crm = c;
+        r->pages = pages;
+    }
+    if (!rc && (rc = store_commit(w->st, err))) store_rollback(w->st);
+    if (rc) {
+        store_rollback(w->st);
+        for (struct conn *cc = list; cc; cc = cc->wnext)
+            if (cc->r.status < 400) api_fail(&cc->r, rc, err);
+    }
+    for (struct conn *cc = list, *next; cc; cc = next) {
+        next = cc->wnext; /* cc is the connection's again once resumed */
+        struct MHD_Connection *c = cc->mhd;
+        cc->mhd = NULL;
+        cc->resumed = 1;
+        MHD_resume_connection(c);
+    }
+    if (!rc && kept) api_wake_worker();
+}
+
+static void *writer_main(void *p)
+{
+    struct writer *w = p;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->head && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->head) break;
+        struct conn *list = w->head, *last = list;
+        for (size_t n = 1; n < WRITER_BATCH && last->wnext; n++)
+            last = last->wnext;
+        w->head = last->wnext;
+        if (!w->head) w->tail = NULL;
+        last->wnext = NULL;
+        w->busy = 1;
+        pthread_mutex_unlock(&w->lock);
+        write_batch(w, list);
+        pthread_mutex_lock(&w->lock);
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* From now on deferred parts run on their own threads; returns when the writer has
+ * resumed every connection it had (MHD must have none suspended when it stops). */
+static void writer_drain(struct writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->closing = 1;
+    while (w->head || w->busy)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* ---------- routing ---------- */
@@ -414,6 +570,7 @@ static void begin(struct conn *cc, struct MHD_Connection *c, const char *url, co
     r->status = 0;
     r->type = NULL;
     r->allow = NULL;
+    r->deferred = NULL;
     r->www_auth = 0;
     r->page = 0;
     r->user.id = 0;
@@ -499,7 +656,7 @@ static void finish(struct conn *cc)
     if (!get || !authenticate(r, r->conn)) r->route->handler(r);
     if (crm_reading) r->crm->ops->read_end(r->crm);
     if (reading) store_read_end(r->st);
-    if (!r->status) api_error(r, 500, "internal", "the handler gave no reply");
+    if (!r->status && !r->deferred) api_error(r, 500, "internal", "the handler gave no reply");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -525,6 +682,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (cc->resumed) { /* the writer wrote the deferred part */
+        cc->resumed = 0;
+        return send_reply(cc, c);
+    }
     if (*upload_size) {
         if (cc->replied || cc->too_big) {
             cc->discarded += *upload_size;
@@ -542,6 +703,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     finish(cc);
+    if (cc->r.deferred) {
+        if (writer_push(cc, c)) return MHD_YES; /* replied when the writer resumes it */
+        run_deferred(&cc->r);
+    }
     return send_reply(cc, c);
 }
 
@@ -690,6 +855,8 @@ int server_run(const struct config *cfg, char *err)
     s.cfg = cfg;
     atomic_init(&s.inflight, 0);
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.w.lock, NULL);
+    pthread_cond_init(&s.w.cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -717,17 +884,21 @@ int server_run(const struct config *cfg, char *err)
         goto out;
     }
     memcpy(s.region, region, 3);
-    /* From here on, connections leave checkpoints to their own thread (the worker's store
-     * handle, opened above, still makes its own: it is off the request path). */
+    /* From here on, connections leave checkpoints to their own thread; the worker's store
+     * handle, opened above to migrate, is opened again to be one of them. */
     if ((rc = sqlwal_start(store_file(s.wst), err))) goto out;
+    store_close(s.wst);
+    s.wst = NULL;
+    if ((rc = store_open(cfg->db, &s.wst, err))) goto out;
     char config[1200];
     snprintf(config, sizeof config, "path=%s;region=%s", store_file(s.wst), s.region);
     if ((rc = crm_open("local", config, &s.wcrm, err))) goto out;
+    if ((rc = open_handles(cfg->db, s.region, &s.w.st, &s.w.crm, err))) goto out;
 
     if ((rc = listen_on(cfg->listen, &fd, &v6, shown, sizeof shown, err))) goto out;
     srv = &s;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_OptionItem pool[] = {
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
          cfg->threads > 1 ? cfg->threads : 0, NULL},
@@ -745,6 +916,11 @@ int server_run(const struct config *cfg, char *err)
         rc = err_set(err, ERR_IO, "cannot start the HTTP server on %s", shown);
         goto out;
     }
+    if (pthread_create(&s.w.thread, NULL, writer_main, &s.w)) {
+        rc = err_set(err, ERR_NOMEM, "cannot start the writer thread");
+        goto out;
+    }
+    s.w.running = 1;
     if (pthread_create(&s.worker_thread, NULL, worker_main, &s)) {
         rc = err_set(err, ERR_NOMEM, "cannot start the worker thread");
         goto out;
@@ -776,8 +952,16 @@ out:
             struct timespec ten_ms = {0, 10 * 1000 * 1000};
             nanosleep(&ten_ms, NULL);
         }
+        writer_drain(&s.w);
         MHD_stop_daemon(d);
         fd = -1; /* MHD closed it when it was not quiesced */
+    }
+    if (s.w.running) {
+        pthread_mutex_lock(&s.w.lock);
+        s.w.stop = 1;
+        pthread_cond_broadcast(&s.w.cond);
+        pthread_mutex_unlock(&s.w.lock);
+        pthread_join(s.w.thread, NULL);
     }
     if (fd >= 0) close(fd);
     if (worker_started) {
@@ -797,10 +981,14 @@ out:
     }
     if (s.wcrm) crm_close(s.wcrm);
     if (s.wst) store_close(s.wst);
+    if (s.w.crm) crm_close(s.w.crm);
+    if (s.w.st) store_close(s.w.st);
     sqlwal_stop();
     srv = NULL;
     pthread_cond_destroy(&s.cond);
     pthread_mutex_destroy(&s.lock);
+    pthread_cond_destroy(&s.w.cond);
+    pthread_mutex_destroy(&s.w.lock);
     /* A second signal that came during shutdown must not kill the caller. */
     struct timespec zero = {0, 0};
     while (sigtimedwait(&set, NULL, &zero) > 0)

@@ -46,6 +46,16 @@ int store_rollback(store *s)
     return s->ops->rollback(s);
 }
 
+int store_part_begin(store *s, char *err)
+{
+    return s->ops->part_begin(s, err);
+}
+
+int store_part_end(store *s, int keep, char *err)
+{
+    return s->ops->part_end(s, keep, err);
+}
+
 int store_read_begin(store *s, char *err)
 {
     return s->ops->read_begin(s, err);

@@ -31,6 +31,10 @@ const char *store_file(const store *s);
 int store_begin(store *s, char *err);
 int store_commit(store *s, char *err);
 int store_rollback(store *s);
+/* Inside a transaction, a part that can be undone alone: store_part_end keeps its writes
+ * (keep != 0) or undoes them, leaving the rest of the transaction as it was. */
+int store_part_begin(store *s, char *err);
+int store_part_end(store *s, int keep, char *err);
 /* A read group: the reads until store_read_end share one snapshot (and one lock round).
  * No writes in between. Does nothing inside a transaction. */
 int store_read_begin(store *s, char *err);

@@ -14,6 +14,8 @@ struct store_ops {
     int (*begin)(store *s, char *err);
     int (*commit)(store *s, char *err);
     int (*rollback)(store *s);
+    int (*part_begin)(store *s, char *err);
+    int (*part_end)(store *s, int keep, char *err);
     int (*read_begin)(store *s, char *err);
     void (*read_end)(store *s);
     int (*user_get)(store *s, const char *name, struct user *out, char *err);

@@ -228,15 +228,16 @@ struct sq_store {
     int reading; /* a read group is open (store_read_begin) */
     char *file;
     sqlite3_stmt *stmts[S__COUNT];
-    sqlite3_stmt *tx[7]; /* tx_sql, prepared on first use */
+    sqlite3_stmt *tx[10]; /* tx_sql, prepared on first use */
+    struct sqlbusy_turn turn;
 };
 
 /* The transaction statements every request runs, prepared once: sqlite3_exec would parse
  * them each time. */
-static const char *const tx_sql[] = {"BEGIN",           "BEGIN IMMEDIATE", "COMMIT",
-                                     "ROLLBACK",        "SAVEPOINT unit",  "RELEASE unit",
-                                     "ROLLBACK TO unit"};
-_Static_assert(sizeof tx_sql / sizeof *tx_sql == 7, "one prepared statement per tx_sql entry");
+static const char *const tx_sql[] = {
+    "BEGIN",        "BEGIN IMMEDIATE",  "COMMIT",         "ROLLBACK",     "SAVEPOINT unit",
+    "RELEASE unit", "ROLLBACK TO unit", "SAVEPOINT part", "RELEASE part", "ROLLBACK TO part"};
+_Static_assert(sizeof tx_sql / sizeof *tx_sql == 10, "one prepared statement per tx_sql entry");
 
 static int db_fail(struct sq_store *s, char *err, const char *what)
 {
@@ -303,7 +304,20 @@ static void row_to_call(sqlite3_stmt *st, struct call_rec *c)
     copy_col(st, 29, c->association_name, sizeof c->association_name);
 }
 
+static int exec_sql(struct sq_store *s, const char *sql, char *err);
+
+/* Every statement text this file runs goes through here: a write transaction takes the
+ * process's write turn first and gives it back once it has ended. */
 static int exec(struct sq_store *s, const char *sql, char *err)
+{
+    int writes = strcmp(sql, "BEGIN IMMEDIATE") == 0;
+    if (writes) sqlbusy_take(&s->turn);
+    int rc = exec_sql(s, sql, err);
+    sqlbusy_settle(&s->turn, s->db);
+    return rc;
+}
+
+static int exec_sql(struct sq_store *s, const char *sql, char *err)
 {
     for (size_t i = 0; i < sizeof tx_sql / sizeof *tx_sql; i++) {
         if (strcmp(sql, tx_sql[i]) != 0) continue;
@@ -366,6 +380,8 @@ static void sq_close(store *base)
         sqlite3_finalize(s->stmts[i]);
     for (size_t i = 0; i < sizeof s->tx / sizeof *s->tx; i++)
         sqlite3_finalize(s->tx[i]);
+    if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->db) sqlbusy_settle(&s->turn, s->db);
     sqlite3_close(s->db);
     mem_free(s->file);
     mem_free(s);
@@ -429,6 +445,20 @@ static int sq_commit(store *base, char *err)
     return exec((struct sq_store *)base, "COMMIT", err);
 }
 
+static int sq_part_begin(store *base, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (sqlite3_get_autocommit(s->db)) return err_set(err, ERR_INVAL, "store: no transaction");
+    return exec(s, "SAVEPOINT part", err);
+}
+
+static int sq_part_end(store *base, int keep, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    if (!keep && exec(s, "ROLLBACK TO part", err)) return ERR_DB;
+    return exec(s, "RELEASE part", err);
+}
+
 static int sq_read_begin(store *base, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
@@ -449,6 +479,7 @@ static void sq_read_end(store *base)
 static int sq_rollback(store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
+    sqlbusy_settle(&s->turn, s->db); /* SQLite may have ended it already, after an error */
     if (sqlite3_get_autocommit(s->db)) return 0;
     return exec(s, "ROLLBACK", NULL);
 }
@@ -1196,6 +1227,8 @@ const struct store_ops store_sqlite = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .part_begin = sq_part_begin,
+    .part_end = sq_part_end,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .user_get = sq_user_get,
