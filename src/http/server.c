@@ -54,6 +54,9 @@
 #define KEEP_BUF (64 * 1024)  /* a connection keeps buffers up to this between requests */
 #define LISTEN_BACKLOG 1024
 #define WORKER_NICE 10 /* the worker thread's nice value */
+/* After a round of fewer calls than this, the worker waits WORKER_GATHER_MS for more. */
+#define WORKER_GATHER 32
+#define WORKER_GATHER_MS 2
 /* A body past its cap is read and dropped so the 413 can be sent, but not forever. */
 #define DISCARD_MAX (16u << 20)
 
@@ -116,7 +119,6 @@ struct conn {
     struct MHD_Connection *mhd; /* while suspended for the writer */
     struct conn *wnext;         /* the writer's queue */
 };
-
 
 /* ---------- handles ---------- */
 
@@ -196,12 +198,17 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&s->lock);
         if (stop) break;
 
-        struct worker_counts n, zero;
+        struct worker_counts n;
         memset(&n, 0, sizeof n);
-        memset(&zero, 0, sizeof zero);
         int rc = worker_tick(w, &n, err);
         if (rc) log_warnx("event=worker rc=%d error=\"%s\"", rc, err);
-        if (!rc && memcmp(&n, &zero, sizeof n) != 0) continue; /* more may be waiting */
+        size_t done = n.logged + n.unresolved + n.review + n.refused + n.failed;
+        if (!rc && done >= WORKER_GATHER) continue; /* more may be waiting */
+        if (!rc && done) { /* a trickle: let a batch gather, a transaction costs the same */
+            struct timespec gather = {0, WORKER_GATHER_MS * 1000000L};
+            nanosleep(&gather, NULL);
+            continue;
+        }
 
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);

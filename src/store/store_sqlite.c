@@ -1165,11 +1165,13 @@ static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct c
     *n = 0;
     int any = sq_any(s, S_ANY_REQUEST, now, err);
     if (any <= 0) return any;
+    int owned, rc = unit_begin(s, &owned, err); /* the write turn, rather than polling */
+    if (rc) return rc;
     sqlite3_stmt *st = stmt(s, S_CLAIM_REQUESTS);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     sqlite3_bind_int64(st, 2, now + lease_ms);
     sqlite3_bind_int64(st, 3, now);
-    int rc = 0, step;
+    int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         const char *req = (const char *)sqlite3_column_text(st, CALL_NCOLUMNS);
         requests[*n] = mem_strdup(req ? req : "{}");
@@ -1181,6 +1183,14 @@ static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct c
     }
     sqlite3_reset(st);
     if (!rc && step != SQLITE_DONE && step != SQLITE_ROW) rc = db_fail(s, err, "claiming requests");
+    rc = unit_end(s, owned, rc, err);
+    if (rc) { /* nothing is claimed */
+        for (size_t i = 0; i < *n; i++) {
+            mem_free(requests[i]);
+            requests[i] = NULL;
+        }
+        *n = 0;
+    }
     return rc;
 }
 
@@ -1192,6 +1202,8 @@ static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_
     *n = 0;
     int any = sq_any(s, S_ANY_AUTO, now, err);
     if (any <= 0) return any;
+    int owned, rc = unit_begin(s, &owned, err); /* the write turn, rather than polling */
+    if (rc) return rc;
     sqlite3_stmt *st = stmt(s, S_CLAIM_AUTO);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     sqlite3_bind_int64(st, 2, now + lease_ms);
@@ -1200,8 +1212,9 @@ static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max)
         row_to_call(st, &out[(*n)++]);
     sqlite3_reset(st);
-    if (step != SQLITE_DONE && step != SQLITE_ROW) return db_fail(s, err, "claiming calls");
-    return 0;
+    if (step != SQLITE_DONE && step != SQLITE_ROW) rc = db_fail(s, err, "claiming calls");
+    if ((rc = unit_end(s, owned, rc, err))) *n = 0;
+    return rc;
 }
 
 static int sq_call_request_done(store *base, int64_t user, int64_t call_id, const char *error,
