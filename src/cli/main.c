@@ -12,7 +12,7 @@ int main(int argc, char **argv)
      * and maps blocks from 128 kB on afresh each time: with SQLite's statement journals
      * freed and allocated again on every write, the server spent its time in page faults
      * and TLB flushes. Memory freed stays for reuse up to these sizes. */
-    mallopt(M_TRIM_THRESHOLD, 16 << 20);
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 2 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     return cli_main(argc, argv);
 }
