@@ -279,6 +279,11 @@ def run(t):
     t.eq(memo_call()["note"], "memo note", "a new note shows on every page at once")
     t.cli("note", "api-memo", "from the CLI")
     t.eq(memo_call()["note"], "from the CLI", "a note another process wrote shows at once")
+    srv.req("POST", "/api/v1/import", token=tok,
+            json_body={"records": [rc_record(41, "api-memo2", "+14155550889", minutes_ago=0)]})
+    firsts = [srv.req("GET", "/api/v1/calls?limit=500", token=tok)[2]["calls"][0]["session_id"]
+              for _ in range(6)]
+    t.eq(firsts, ["api-memo2"] * 6, "a new call heads every page at once")
 
     # ---- metrics ----
     st, h, m = srv.req("GET", "/metrics")
