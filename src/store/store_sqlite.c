@@ -60,7 +60,11 @@ static const char *const migrations[] = {
      * raises it; no trigger on insert, which would halve an import's speed) it tells
      * whether a history page made earlier is still right (the server keeps such pages). */
     ("ALTER TABLE users ADD COLUMN history_version INTEGER NOT NULL DEFAULT 0;"
-     "CREATE TRIGGER calls_upd_hv AFTER UPDATE ON calls BEGIN"
+     /* Only what a history page shows: a claim's lease changes none of it. */
+     "CREATE TRIGGER calls_upd_hv AFTER UPDATE OF type, direction, session_id, number,"
+     "  extension, party_name, internal, start_ms, duration, result, recording, text, status,"
+     "  reason, contact_id, contact_name, association_id, association_name, log_id, request,"
+     "  error ON calls BEGIN"
      "  UPDATE users SET history_version=history_version+1 WHERE id IN (OLD.user_id, NEW.user_id);"
      " END;"
      "CREATE TRIGGER calls_del_hv AFTER DELETE ON calls BEGIN"
