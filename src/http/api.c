@@ -231,25 +231,34 @@ static void reply_call(struct api_req *r, int status, int64_t id)
     struct call_rec c;
     struct logger lg;
     view *v = NULL;
-    char ref[24];
+    char ref[24], *note = NULL;
     snprintf(ref, sizeof ref, "%lld", (long long)id);
     int rc = store_call_get(r->st, r->user.id, ref, &c, r->err);
+    if (!rc) rc = store_note_get(r->st, r->user.id, c.id, &note, r->err);
     if (rc) {
         api_fail(r, rc, r->err);
         return;
     }
-    if (load_logger(r, &lg, 0)) return;
+    if (load_logger(r, &lg, 0)) {
+        mem_free(note);
+        return;
+    }
     if ((rc = view_open(&lg, &v, r->err))) {
+        mem_free(note);
         api_fail(r, rc, r->err);
         return;
     }
-    json_t *j = view_call(v, &c, r->err);
+    /* Written straight into the reply, as a history page's calls are. */
+    buf_reset(&r->out);
+    rc = view_call_put(v, &c, note, &r->out, r->err);
     view_close(v);
-    if (!j) {
-        api_fail(r, ERR_DB, r->err);
+    mem_free(note);
+    if (rc) {
+        api_fail(r, rc == ERR_INVAL ? ERR_DB : rc, r->err);
         return;
     }
-    api_reply(r, status, j);
+    r->status = status;
+    r->type = "application/json";
 }
 
 /* ---------- routes ---------- */
