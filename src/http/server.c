@@ -274,6 +274,9 @@ static void write_batch(struct writer *w, struct conn *list)
 {
     char err[ERR_LEN];
     int rc = store_begin(w->st, err), kept = 0;
+    /* The replies show the calls as the CRM matches them: one read group for all. */
+    const struct crm_ops *ops = w->crm->ops;
+    int reading = ops->read_begin && ops->read_begin(w->crm, NULL) == 0;
     for (struct conn *cc = list; cc; cc = cc->wnext) {
         struct api_req *r = &cc->r;
         store *st = r->st;
@@ -298,6 +301,7 @@ static void write_batch(struct writer *w, struct conn *list)
         r->crm = c;
         r->pages = pages;
     }
+    if (reading) ops->read_end(w->crm);
     if (!rc && (rc = store_commit(w->st, err))) store_rollback(w->st);
     if (rc) {
         store_rollback(w->st);
