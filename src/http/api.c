@@ -605,6 +605,11 @@ static int check_log_request(struct api_req *r, json_t *root)
     return 0;
 }
 
+static void reply_queued(struct api_req *r)
+{
+    reply_call(r, 202, r->after_id);
+}
+
 /* POST …/log and …/resolve, inside the request's write transaction: check the call, save
  * the note, queue the request for the worker, and reply. Returns 0 when the writes are to
  * be kept. */
@@ -664,8 +669,11 @@ static int queue_log_locked(struct api_req *r, json_t *root, int resolve)
         api_fail(r, rc, r->err);
         return -1;
     }
-    reply_call(r, 202, c.id);
-    return r->status == 202 ? 0 : -1;
+    /* The reply shows the call as committed: made after the commit (api.h). */
+    r->status = 202;
+    r->after = reply_queued;
+    r->after_id = c.id;
+    return 0;
 }
 
 /* The write part, inside the server's write transaction: the checks see the call the

@@ -75,6 +75,10 @@ struct api_req {
     void (*deferred)(struct api_req *r, int rc);
     void *deferred_ctx;
     int deferred_arg;
+    /* Set by deferred with a reply below 400: called once the writes are committed (outside
+     * the write turn), with the same handles, to make the reply. */
+    void (*after)(struct api_req *r);
+    int64_t after_id;
 
     /* out: filled by the handler */
     int status;

@@ -226,11 +226,20 @@ static void *worker_main(void *p)
 
 /* ---------- the writer ---------- */
 
+/* The reply of a deferred part whose writes are committed (api.h). */
+static void run_after(struct api_req *r)
+{
+    void (*after)(struct api_req *) = r->after;
+    r->after = NULL;
+    if (after && r->status < 400) after(r);
+}
+
 /* A deferred part on the request's own thread and handles, in its own transaction. */
 static void run_deferred(struct api_req *r)
 {
     void (*fn)(struct api_req *, int) = r->deferred;
     r->deferred = NULL;
+    r->after = NULL;
     int rc = store_begin(r->st, r->err);
     if (rc) {
         api_fail(r, rc, r->err);
@@ -245,6 +254,7 @@ static void run_deferred(struct api_req *r)
         api_fail(r, rc, r->err);
     } else {
         api_wake_worker();
+        run_after(r);
     }
 }
 
@@ -274,9 +284,6 @@ static void write_batch(struct writer *w, struct conn *list)
 {
     char err[ERR_LEN];
     int rc = store_begin(w->st, err), kept = 0;
-    /* The replies show the calls as the CRM matches them: one read group for all. */
-    const struct crm_ops *ops = w->crm->ops;
-    int reading = ops->read_begin && ops->read_begin(w->crm, NULL) == 0;
     for (struct conn *cc = list; cc; cc = cc->wnext) {
         struct api_req *r = &cc->r;
         store *st = r->st;
@@ -301,13 +308,29 @@ static void write_batch(struct writer *w, struct conn *list)
         r->crm = c;
         r->pages = pages;
     }
-    if (reading) ops->read_end(w->crm);
     if (!rc && (rc = store_commit(w->st, err))) store_rollback(w->st);
     if (rc) {
         store_rollback(w->st);
         for (struct conn *cc = list; cc; cc = cc->wnext)
             if (cc->r.status < 400) api_fail(&cc->r, rc, err);
     }
+    /* The replies, out of the write turn: in one read group of each handle. */
+    const struct crm_ops *ops = w->crm->ops;
+    int reading = store_read_begin(w->st, NULL) == 0;
+    int crm_reading = ops->read_begin && ops->read_begin(w->crm, NULL) == 0;
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        store *st = r->st;
+        crm *c = r->crm;
+        r->st = w->st;
+        r->crm = w->crm;
+        if (rc) r->after = NULL;
+        run_after(r);
+        r->st = st;
+        r->crm = c;
+    }
+    if (crm_reading) ops->read_end(w->crm);
+    if (reading) store_read_end(w->st);
     for (struct conn *cc = list, *next; cc; cc = next) {
         next = cc->wnext; /* cc is the connection's again once resumed */
         struct MHD_Connection *c = cc->mhd;
