@@ -180,6 +180,51 @@ def run(t):
     calls = {c["session_id"]: c for c in t.cli_json("calls", "--json")}
     t.eq(calls["ops-2"]["note"], note2, "the in-flight note was saved")
 
+    # ---- SIGTERM during a burst of logs: the writer hands back every request it holds ----
+    recs = [rc_record(500 + i, "burst-%d" % i, minutes_ago=5) for i in range(60)]
+    srv = t.start("--shutdown-grace-s", 10)
+    t.expect(srv.req("POST", "/api/v1/import", token=tok, json_body={"records": recs}), 200,
+             "importing 60 calls to log in a burst")
+    answers = {}
+
+    def log_one(i):
+        import http.client
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
+            c.request("POST", "/api/v1/calls/burst-%d/log" % i, "{}",
+                      {"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+            answers[i] = c.getresponse().status
+        except OSError:
+            answers[i] = None  # refused after the signal: never queued
+    ths = [threading.Thread(target=log_one, args=(i,)) for i in range(60)]
+    for i, th in enumerate(ths):
+        th.start()
+        if i == 30:
+            srv.signal(signal.SIGTERM)
+    for th in ths:
+        th.join(30)
+    t.eq(srv.wait(15), 0, "the server exits 0 after a burst of logs and SIGTERM")
+    bad = {i: a for i, a in answers.items() if a not in (202, None)}
+    t.check(not bad and len(answers) == 60, "each log of the burst got 202 or was refused "
+            "before it was read", got=answers)
+    accepted = sorted(i for i, a in answers.items() if a == 202)
+    t.check(accepted, "some logs of the burst were accepted", got=answers)
+    calls = {c["session_id"]: c for c in t.cli_json("calls", "--json")}
+    lost = [i for i in accepted
+            if calls["burst-%d" % i]["status"] != "logged" and not calls["burst-%d" % i].get("queued")]
+    t.check(not lost, "every accepted log is logged or still queued after the shutdown", got=lost)
+    srv = t.start()
+    t.poll(lambda: all(srv.req("GET", "/api/v1/calls/burst-%d" % i, token=tok)[2]["status"]
+                       == "logged" for i in accepted) or None,
+           "every accepted log is written once the server runs again", timeout=15)
+    acts = srv.req("GET", "/api/v1/activities", token=tok)[2]["activities"]
+    per = {}
+    for a in acts:
+        per[a["session_id"]] = per.get(a["session_id"], 0) + 1
+    t.check(all(per.get("burst-%d" % i) == 1 for i in accepted),
+            "each accepted log is one activity", got=per)
+    t.stop(srv)
+
     # ---- configuration: flags > environment > file ----
     conf = os.path.join(t.dir, "crmlog.conf")
     with open(conf, "w") as f:
