@@ -171,10 +171,10 @@ static int apply(store *st, const struct worker_opts *opts, const struct call_re
 /* Plans and writes a claimed batch in one CRM batch, then records every outcome in one
  * store transaction. lg_fixed is the logger for all (a pass), or NULL to find each call's
  * user's (a tick). reqs[i] is call i's request, or NULL. */
-static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *users,
-                     const struct worker_opts *opts, struct call_rec *calls, json_t **reqs,
-                     size_t n, struct outcome *outs, struct log_plan *plan,
-                     struct worker_counts *counts, char *err)
+static int run_part(store *st, crm *c, struct logger *lg_fixed, struct users *users,
+                    const struct worker_opts *opts, struct call_rec *calls, json_t **reqs, size_t n,
+                    struct outcome *outs, struct log_plan *plan, struct worker_counts *counts,
+                    char *err)
 {
     const struct crm_ops *ops = c->ops;
     int batched = ops->batch_begin && ops->batch_begin(c, NULL) == 0;
@@ -202,6 +202,23 @@ static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *u
         mem_free(outs[i].candidates);
     /* On a store failure the claims stay and expire; the CRM writes were idempotent, so
      * the next round logs those calls once. */
+    return rc;
+}
+
+/* A claimed batch in parts of `part` calls. In the server (worker_tick) parts are
+ * WORKER_PART: each part's transactions hold the write lock briefly, so requests get their
+ * turns in between; a pass alone (worker_pass) writes the whole batch at once. */
+static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *users,
+                     const struct worker_opts *opts, struct call_rec *calls, json_t **reqs,
+                     size_t n, size_t part, struct outcome *outs, struct log_plan *plan,
+                     struct worker_counts *counts, char *err)
+{
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k += part) {
+        size_t m = n - k < part ? n - k : part;
+        rc = run_part(st, c, lg_fixed, users, opts, calls + k, reqs ? reqs + k : NULL, m, outs + k,
+                      plan, counts, err);
+    }
     return rc;
 }
 
@@ -245,7 +262,8 @@ int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_co
         rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, s.calls, &n,
                                   err);
         if (rc || n == 0) break;
-        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, s.outs, s.plan, counts, err);
+        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, WORKER_BATCH, s.outs, s.plan,
+                       counts, err);
     }
     scratch_free(&s);
     return rc;
@@ -262,7 +280,8 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
         s->reqs[i] = json_loads(s->texts[i], 0, NULL);
         if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
     }
-    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, s->outs, s->plan, counts, err);
+    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, WORKER_PART, s->outs, s->plan,
+                   counts, err);
     for (size_t i = 0; i < n; i++) {
         json_decref(s->reqs[i]);
         mem_free(s->texts[i]);
@@ -315,8 +334,8 @@ int worker_tick(worker *w, struct worker_counts *counts, char *err)
         if ((rc = store_claim_auto(u->st, WORKER_BATCH, LOGGER_LEASE_MS, w->s.calls, &n, err)))
             break;
         if (n == 0) break;
-        rc = run_batch(u->st, u->crm, NULL, u, &w->opts, w->s.calls, NULL, n, w->s.outs, w->s.plan,
-                       counts, err);
+        rc = run_batch(u->st, u->crm, NULL, u, &w->opts, w->s.calls, NULL, n, WORKER_PART,
+                       w->s.outs, w->s.plan, counts, err);
         if (!rc) rc = tick_requests(u, &w->opts, &w->s, counts, err);
     }
     return rc;

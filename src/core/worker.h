@@ -13,7 +13,8 @@
 
 #include "logger.h"
 
-#define WORKER_BATCH 256 /* calls claimed and written per transaction */
+#define WORKER_BATCH 256 /* calls claimed per transaction */
+#define WORKER_PART 64   /* calls written per CRM and store transaction */
 
 struct worker_counts {
     size_t logged;
