@@ -12,6 +12,8 @@
 /* The log size (in pages, 16 MB) that wakes the thread: larger than SQLite's own 1000, so
  * a page written often is copied to the database once for many commits. */
 #define SQLWAL_PAGES 4000
+/* The log size (in pages, 64 MB) past which a checkpoint truncates it. */
+#define SQLWAL_RESTART_PAGES 16000
 
 static struct {
     pthread_mutex_t lock;
@@ -47,6 +49,13 @@ static void checkpoint(void)
 {
     int frames = 0, done = 0;
     int rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+    /* A passive checkpoint never makes the log start over: under steady load some reader
+     * always holds a snapshot in it, and it grows without end (SQLite's "checkpoint
+     * starvation"; a gigabyte in ten seconds of logging). Past SQLWAL_RESTART_PAGES, wait
+     * for those readers (their transactions are short; writers wait meanwhile, some tens of
+     * milliseconds here) so the next commit writes the log from its start again. */
+    if (rc == SQLITE_OK && frames >= SQLWAL_RESTART_PAGES)
+        rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_RESTART, &frames, &done);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         log_warnx("event=checkpoint_failed error=\"%s\"", sqlite3_errmsg(g.db));
 }
@@ -86,6 +95,15 @@ int sqlwal_start(const char *path, char *err)
         return rc;
     }
     sqlbusy_install(g.db, 5000);
+    /* A connection that has read nothing does not know the file is in WAL mode: its
+     * checkpoints would do nothing (and say so only with -1 frames). */
+    if (sqlite3_exec(g.db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc =
+            err_set(err, ERR_IO, "cannot read %s for checkpoints: %s", path, sqlite3_errmsg(g.db));
+        sqlite3_close(g.db);
+        g.db = NULL;
+        return rc;
+    }
     g.stop = g.due = g.written = 0;
     if ((errno = pthread_create(&g.thread, NULL, run, NULL))) {
         sqlite3_close(g.db);

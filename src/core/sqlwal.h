@@ -3,7 +3,8 @@
  * copies pages and waits on fsync while its clients wait. With sqlwal_start, connections
  * opened afterwards in this process (sqlwal_install) never checkpoint themselves; a thread
  * of its own checkpoints (PASSIVE: it never blocks readers or writers) when the log has
- * grown, and at least once a second while anything was written. */
+ * grown, and at least once a second while anything was written; when the log has grown
+ * large all the same, it makes it start over (RESTART: writers wait meanwhile). */
 #ifndef CRMLOG_SQLWAL_H
 #define CRMLOG_SQLWAL_H
 
