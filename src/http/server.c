@@ -234,28 +234,55 @@ static void run_after(struct api_req *r)
     if (after && r->status < 400) after(r);
 }
 
-/* A deferred part on the request's own thread and handles, in its own transaction. */
-static void run_deferred(struct api_req *r)
+/* Points r at this thread's handles again, after write_parts lent it others. */
+static void use_own_handles(struct api_req *r)
 {
-    void (*fn)(struct api_req *, int) = r->deferred;
-    r->deferred = NULL;
-    r->after = NULL;
-    int rc = store_begin(r->st, r->err);
+    r->st = tl_th->st;
+    r->crm = tl_th->crm;
+    r->pages = &tl_th->pages;
+}
+
+/* The deferred parts (api.h) of the requests in list, on the handles st and c: one
+ * transaction, a part each, one commit; then their replies, in one read group of each
+ * handle. Returns whether any writes were kept (the worker has work). */
+static int write_parts(store *st, crm *c, struct conn *list)
+{
+    char err[ERR_LEN];
+    int rc = store_begin(st, err), kept = 0;
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        r->st = st;
+        r->crm = c;
+        r->pages = NULL;
+        void (*fn)(struct api_req *, int) = r->deferred;
+        r->deferred = NULL;
+        int part = rc ? rc : store_part_begin(st, r->err);
+        if (part) {
+            api_fail(r, part, rc ? err : r->err);
+            fn(r, part);
+        } else {
+            fn(r, 0);
+            int keep = r->status < 400;
+            if (store_part_end(st, keep, err)) rc = ERR_DB; /* the batch is lost */
+            kept += keep;
+        }
+    }
+    if (!rc && (rc = store_commit(st, err))) store_rollback(st);
     if (rc) {
-        api_fail(r, rc, r->err);
-        fn(r, rc);
-        return;
+        store_rollback(st);
+        for (struct conn *cc = list; cc; cc = cc->wnext)
+            if (cc->r.status < 400) api_fail(&cc->r, rc, err);
     }
-    fn(r, 0);
-    if (r->status >= 400) {
-        store_rollback(r->st);
-    } else if ((rc = store_commit(r->st, r->err))) {
-        store_rollback(r->st);
-        api_fail(r, rc, r->err);
-    } else {
-        api_wake_worker();
-        run_after(r);
+    /* The replies, out of the write turn. */
+    int reading = store_read_begin(st, NULL) == 0;
+    int crm_reading = c->ops->read_begin && c->ops->read_begin(c, NULL) == 0;
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        if (rc) cc->r.after = NULL;
+        run_after(&cc->r);
     }
+    if (crm_reading) c->ops->read_end(c);
+    if (reading) store_read_end(st);
+    return !rc && kept;
 }
 
 /* Suspends the connection for the writer; 0 when the writer does not take it (then the
@@ -282,55 +309,7 @@ static int writer_push(struct conn *cc, struct MHD_Connection *c)
 
 static void write_batch(struct writer *w, struct conn *list)
 {
-    char err[ERR_LEN];
-    int rc = store_begin(w->st, err), kept = 0;
-    for (struct conn *cc = list; cc; cc = cc->wnext) {
-        struct api_req *r = &cc->r;
-        store *st = r->st;
-        crm *c = r->crm;
-        struct api_pages **pages = r->pages;
-        r->st = w->st;
-        r->crm = w->crm;
-        r->pages = NULL;
-        void (*fn)(struct api_req *, int) = r->deferred;
-        r->deferred = NULL;
-        int part = rc ? rc : store_part_begin(w->st, r->err);
-        if (part) {
-            api_fail(r, part, rc ? err : r->err);
-            fn(r, part);
-        } else {
-            fn(r, 0);
-            int keep = r->status < 400;
-            if (store_part_end(w->st, keep, err)) rc = ERR_DB; /* the batch is lost */
-            kept += keep;
-        }
-        r->st = st;
-        r->crm = c;
-        r->pages = pages;
-    }
-    if (!rc && (rc = store_commit(w->st, err))) store_rollback(w->st);
-    if (rc) {
-        store_rollback(w->st);
-        for (struct conn *cc = list; cc; cc = cc->wnext)
-            if (cc->r.status < 400) api_fail(&cc->r, rc, err);
-    }
-    /* The replies, out of the write turn: in one read group of each handle. */
-    const struct crm_ops *ops = w->crm->ops;
-    int reading = store_read_begin(w->st, NULL) == 0;
-    int crm_reading = ops->read_begin && ops->read_begin(w->crm, NULL) == 0;
-    for (struct conn *cc = list; cc; cc = cc->wnext) {
-        struct api_req *r = &cc->r;
-        store *st = r->st;
-        crm *c = r->crm;
-        r->st = w->st;
-        r->crm = w->crm;
-        if (rc) r->after = NULL;
-        run_after(r);
-        r->st = st;
-        r->crm = c;
-    }
-    if (crm_reading) ops->read_end(w->crm);
-    if (reading) store_read_end(w->st);
+    int wake = write_parts(w->st, w->crm, list);
     for (struct conn *cc = list, *next; cc; cc = next) {
         next = cc->wnext; /* cc is the connection's again once resumed */
         struct MHD_Connection *c = cc->mhd;
@@ -338,7 +317,7 @@ static void write_batch(struct writer *w, struct conn *list)
         cc->resumed = 1;
         MHD_resume_connection(c);
     }
-    if (!rc && kept) api_wake_worker();
+    if (wake) api_wake_worker();
 }
 
 static void *writer_main(void *p)
@@ -718,6 +697,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (cc->resumed) { /* the writer wrote the deferred part */
         cc->resumed = 0;
+        use_own_handles(&cc->r);
         return send_reply(cc, c);
     }
     if (*upload_size) {
@@ -739,7 +719,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     finish(cc);
     if (cc->r.deferred) {
         if (writer_push(cc, c)) return MHD_YES; /* replied when the writer resumes it */
-        run_deferred(&cc->r);
+        cc->wnext = NULL; /* no writer (shutting down): on this thread's own handles */
+        if (write_parts(cc->r.st, cc->r.crm, cc)) api_wake_worker();
+        use_own_handles(&cc->r);
     }
     return send_reply(cc, c);
 }

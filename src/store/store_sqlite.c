@@ -1165,20 +1165,32 @@ static int sq_any(struct sq_store *s, enum stmt_id id, int64_t now, char *err)
     return rc == SQLITE_DONE ? 0 : db_fail(s, err, "looking for work");
 }
 
+/* Starts a claim when a read (any) finds work: takes the write turn (rather than polling
+ * SQLite's lock) and binds the claim statement's ?1 max, ?2 lease end and ?3 now. NULL
+ * with *rc 0 when there is nothing to claim, or with the error. */
+static sqlite3_stmt *claim_begin(struct sq_store *s, enum stmt_id any, enum stmt_id claim,
+                                 size_t max, int64_t lease_ms, int *owned, int *rc, char *err)
+{
+    int64_t now = time_now_ms();
+    int found = sq_any(s, any, now, err);
+    *rc = found < 0 ? found : 0;
+    if (found <= 0 || (*rc = unit_begin(s, owned, err))) return NULL;
+    sqlite3_stmt *st = stmt(s, claim);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 2, now + lease_ms);
+    sqlite3_bind_int64(st, 3, now);
+    return st;
+}
+
 static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct call_rec *out,
                              char **requests, size_t *n, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
-    int64_t now = time_now_ms();
+    int owned, rc;
     *n = 0;
-    int any = sq_any(s, S_ANY_REQUEST, now, err);
-    if (any <= 0) return any;
-    int owned, rc = unit_begin(s, &owned, err); /* the write turn, rather than polling */
-    if (rc) return rc;
-    sqlite3_stmt *st = stmt(s, S_CLAIM_REQUESTS);
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    sqlite3_bind_int64(st, 2, now + lease_ms);
-    sqlite3_bind_int64(st, 3, now);
+    sqlite3_stmt *st =
+        claim_begin(s, S_ANY_REQUEST, S_CLAIM_REQUESTS, max, lease_ms, &owned, &rc, err);
+    if (!st) return rc;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         const char *req = (const char *)sqlite3_column_text(st, CALL_NCOLUMNS);
@@ -1191,8 +1203,7 @@ static int sq_claim_requests(store *base, size_t max, int64_t lease_ms, struct c
     }
     sqlite3_reset(st);
     if (!rc && step != SQLITE_DONE && step != SQLITE_ROW) rc = db_fail(s, err, "claiming requests");
-    rc = unit_end(s, owned, rc, err);
-    if (rc) { /* nothing is claimed */
+    if ((rc = unit_end(s, owned, rc, err))) { /* nothing is claimed */
         for (size_t i = 0; i < *n; i++) {
             mem_free(requests[i]);
             requests[i] = NULL;
@@ -1206,16 +1217,10 @@ static int sq_claim_auto(store *base, size_t max, int64_t lease_ms, struct call_
                          char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
-    int64_t now = time_now_ms();
+    int owned, rc;
     *n = 0;
-    int any = sq_any(s, S_ANY_AUTO, now, err);
-    if (any <= 0) return any;
-    int owned, rc = unit_begin(s, &owned, err); /* the write turn, rather than polling */
-    if (rc) return rc;
-    sqlite3_stmt *st = stmt(s, S_CLAIM_AUTO);
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    sqlite3_bind_int64(st, 2, now + lease_ms);
-    sqlite3_bind_int64(st, 3, now);
+    sqlite3_stmt *st = claim_begin(s, S_ANY_AUTO, S_CLAIM_AUTO, max, lease_ms, &owned, &rc, err);
+    if (!st) return rc;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max)
         row_to_call(st, &out[(*n)++]);
