@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,92 @@ static void test_list_newest_first_and_by_status(void **state)
     assert_int_equal(a.n, 1);
 }
 
+struct page_walk {
+    int n;
+    int64_t ids[32];
+    int64_t last_ms, last_id;
+};
+
+static int page_cb(const struct call_rec *c, const char *note, void *p)
+{
+    struct page_walk *w = p;
+    (void)note;
+    if (w->n < 32) w->ids[w->n] = c->id;
+    w->n++;
+    w->last_ms = c->start_ms;
+    w->last_id = c->id;
+    return 0;
+}
+
+/* Every status is found by its own filter, newest first, page by page, and counted: the
+ * index of calls not yet logged leaves logged ones out (migration 6), which are then found
+ * by time. */
+static void test_pages_and_counts_by_every_status(void **state)
+{
+    struct fx *f = *state;
+    char err[ERR_LEN];
+    /* 20 calls, start times shuffled; statuses by i % 5. */
+    int64_t id_of[20], ms_of[20];
+    int status_of[20];
+    for (int i = 0; i < 20; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "p%d", i);
+        struct call_rec c = mk_call(f->user.id, s, i % 5 == 0 ? ST_ACTIVE : ST_UNLOGGED);
+        c.start_ms = 1700000000000 + (i * 7 % 20) * 1000;
+        int changed;
+        assert_int_equal(store_call_put(f->st, &c, &changed, err), 0);
+        struct call_rec got;
+        assert_int_equal(store_call_get(f->st, f->user.id, s, &got, err), 0);
+        id_of[i] = got.id;
+        ms_of[i] = c.start_ms;
+        status_of[i] = c.status;
+        if (i % 5 <= 1) continue;
+        assert_int_equal(store_call_claim(f->st, f->user.id, got.id, 60000, err), 0);
+        if (i % 5 == 2) {
+            assert_int_equal(
+                store_call_set_logged(f->st, f->user.id, got.id, "a", "1", "A", "", "", err), 0);
+            status_of[i] = ST_LOGGED;
+        } else {
+            status_of[i] = i % 5 == 3 ? ST_UNRESOLVED : ST_REVIEW;
+            assert_int_equal(store_call_release(f->st, f->user.id, got.id, status_of[i],
+                                                CONFLICT_NO_CONTACT, NULL, err),
+                             0);
+        }
+    }
+    const int statuses[] = {ST_ACTIVE, ST_UNLOGGED, ST_LOGGED, ST_UNRESOLVED, ST_REVIEW};
+    for (size_t k = 0; k < sizeof statuses / sizeof *statuses; k++) {
+        int st = statuses[k];
+        int64_t n = -1;
+        assert_int_equal(store_calls_count(f->st, f->user.id, st, &n, err), 0);
+        assert_int_equal(n, 4);
+        /* Two pages of 2 and an empty third, each after the last of the one before. */
+        struct page_walk all = {0};
+        int64_t before_ms = 0, before_id = 0;
+        for (int page = 0; page < 3; page++) {
+            struct page_walk w = {0};
+            assert_int_equal(
+                store_calls_page(f->st, f->user.id, st, before_ms, before_id, 2, page_cb, &w, err),
+                0);
+            assert_int_equal(w.n, page < 2 ? 2 : 0);
+            for (int j = 0; j < w.n; j++)
+                all.ids[all.n++] = w.ids[j];
+            before_ms = w.last_ms;
+            before_id = w.last_id;
+        }
+        /* Exactly the calls of that status, newest first. */
+        int64_t prev_ms = INT64_MAX;
+        for (int j = 0; j < all.n; j++) {
+            int i = -1;
+            for (int x = 0; x < 20; x++)
+                if (id_of[x] == all.ids[j]) i = x;
+            assert_true(i >= 0);
+            assert_int_equal(status_of[i], st);
+            assert_true(ms_of[i] < prev_ms);
+            prev_ms = ms_of[i];
+        }
+    }
+}
+
 static void test_settings_raw(void **state)
 {
     struct fx *f = *state;
@@ -320,6 +407,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_lease_is_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_batch_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_newest_first_and_by_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_and_counts_by_every_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_survives_allocation_failures, setup, teardown),
     };
