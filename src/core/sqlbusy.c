@@ -41,29 +41,51 @@ void sqlbusy_install(sqlite3 *db, int timeout_ms)
     sqlite3_busy_handler(db, sqlbusy_wait, (void *)(intptr_t)timeout_ms);
 }
 
-static pthread_mutex_t turn_lock;
-static pthread_once_t turn_once = PTHREAD_ONCE_INIT;
-
-static void turn_init(void)
-{
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&turn_lock, &a);
-    pthread_mutexattr_destroy(&a);
-}
+/* The turn is a ticket lock: writers get it in the order they asked. A plain mutex lets
+ * the thread that gives it back take it again at once (glibc's are not fair), so the worker,
+ * with three transactions in a row, kept a request's batch waiting for all of them. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned long next, serving; /* tickets: the next to hand out, the one whose turn it is */
+    pthread_t owner;
+    int depth; /* the owner's nested takes; 0 when nobody holds the turn */
+} turn = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 void sqlbusy_take(struct sqlbusy_turn *t)
 {
     if (t->held) return;
-    pthread_once(&turn_once, turn_init);
-    pthread_mutex_lock(&turn_lock);
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&turn.lock);
+    if (turn.depth > 0 && pthread_equal(turn.owner, self)) {
+        turn.depth++;
+    } else {
+        unsigned long mine = turn.next++;
+        while (turn.serving != mine)
+            pthread_cond_wait(&turn.cond, &turn.lock);
+        turn.owner = self;
+        turn.depth = 1;
+    }
+    pthread_mutex_unlock(&turn.lock);
     t->held = 1;
+}
+
+int sqlbusy_waiting(void)
+{
+    pthread_mutex_lock(&turn.lock);
+    int n = (int)(turn.next - turn.serving) - (turn.depth > 0);
+    pthread_mutex_unlock(&turn.lock);
+    return n;
 }
 
 void sqlbusy_settle(struct sqlbusy_turn *t, sqlite3 *db)
 {
     if (!t->held || !sqlite3_get_autocommit(db)) return;
     t->held = 0;
-    pthread_mutex_unlock(&turn_lock);
+    pthread_mutex_lock(&turn.lock);
+    if (--turn.depth == 0) {
+        turn.serving++;
+        pthread_cond_broadcast(&turn.cond);
+    }
+    pthread_mutex_unlock(&turn.lock);
 }

@@ -15,12 +15,15 @@ void sqlbusy_install(sqlite3 *db, int timeout_ms);
  * gets the lock the moment the one before commits, and writers take turns rather than
  * sleep and retry while others commit. A connection takes its turn before BEGIN IMMEDIATE
  * and gives it back once its transaction has ended (sqlbusy_settle sees that, however it
- * ended). Recursive: a thread may hold write transactions on two connections. */
+ * ended). Writers get it in the order they asked. Recursive: a thread may hold write
+ * transactions on two connections. */
 struct sqlbusy_turn {
     int held;
 };
 void sqlbusy_take(struct sqlbusy_turn *t);
 /* Gives the turn back if db's transaction has ended. */
 void sqlbusy_settle(struct sqlbusy_turn *t, sqlite3 *db);
+/* How many threads wait for the turn. */
+int sqlbusy_waiting(void);
 
 #endif
