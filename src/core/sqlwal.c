@@ -1,28 +1,38 @@
 #include "sqlwal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "log.h"
 #include "sqlbusy.h"
 
-/* The log size (in pages, 16 MB) that wakes the thread: larger than SQLite's own 1000, so
+/* New pages in the log (16 MB) that wake the thread: many more than SQLite's own 1000, so
  * a page written often is copied to the database once for many commits. */
 #define SQLWAL_PAGES 4000
-/* The log size (in pages, 64 MB) past which a checkpoint truncates it. */
+/* The log size (in pages, 64 MB) past which a checkpoint makes it start over. */
 #define SQLWAL_RESTART_PAGES 16000
+/* Before a restart: catch-up rounds, at most, and the pages written during one that are few
+ * enough to stop. */
+#define SQLWAL_ROUNDS 6
+#define SQLWAL_LEFT 64
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
     sqlite3 *db;
+    int fd; /* the database file, to sync it outside the write turn */
+    struct sqlbusy_turn turn;
     atomic_int on;
     int stop, due, written;
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    int mark; /* the log's size in pages at the last checkpoint */
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
 
 /* After every commit, in the committing thread: only notes that work is due. */
 static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
@@ -32,7 +42,8 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
     (void)name;
     pthread_mutex_lock(&g.lock);
     g.written = 1;
-    if (pages >= SQLWAL_PAGES && !g.due) {
+    if (pages < g.mark) g.mark = 0; /* the log started over */
+    if (!g.due && (pages >= g.mark + SQLWAL_PAGES || pages >= SQLWAL_RESTART_PAGES)) {
         g.due = 1;
         pthread_cond_signal(&g.cond);
     }
@@ -45,19 +56,57 @@ void sqlwal_install(sqlite3 *db)
     if (atomic_load(&g.on)) sqlite3_wal_hook(db, on_commit, NULL);
 }
 
+/* Copies what it can of the log into the database; *frames is the log's size. */
+static int passive(int *frames)
+{
+    int done = 0;
+    return sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, frames, &done);
+}
+
+static void sync_db(void)
+{
+    if (g.fd >= 0 && fdatasync(g.fd) != 0)
+        log_warnx("event=checkpoint_sync_failed error=\"%s\"", strerror(errno));
+}
+
+/* Makes the log start over. Writers wait meanwhile, so it first catches up outside the
+ * write turn: a passive checkpoint leaves the database file unsynced unless it copied
+ * everything (which syncs the lot, tens of milliseconds on a busy disk), so each round
+ * syncs it, then copies what was written during the round before; rounds get shorter until
+ * few pages are left. In the turn, this process's writers wait on a mutex (woken the moment
+ * it ends) rather than in SQLite's busy handler; SQLite's RESTART copies those last pages,
+ * syncs, and waits for the readers still in the log (short transactions). */
+static int restart(int *frames)
+{
+    int rc = SQLITE_OK;
+    for (int round = 0; rc == SQLITE_OK && round < SQLWAL_ROUNDS; round++) {
+        int before = *frames;
+        sync_db();
+        rc = passive(frames);
+        if (*frames - before < SQLWAL_LEFT) break;
+    }
+    sync_db();
+    if (rc != SQLITE_OK) return rc;
+    int done = 0;
+    sqlbusy_take(&g.turn);
+    rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_RESTART, frames, &done);
+    sqlbusy_settle(&g.turn, g.db);
+    return rc;
+}
+
 static void checkpoint(void)
 {
-    int frames = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+    int frames = 0;
+    int rc = passive(&frames);
     /* A passive checkpoint never makes the log start over: under steady load some reader
      * always holds a snapshot in it, and it grows without end (SQLite's "checkpoint
-     * starvation"; a gigabyte in ten seconds of logging). Past SQLWAL_RESTART_PAGES, wait
-     * for those readers (their transactions are short; writers wait meanwhile, some tens of
-     * milliseconds here) so the next commit writes the log from its start again. */
-    if (rc == SQLITE_OK && frames >= SQLWAL_RESTART_PAGES)
-        rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_RESTART, &frames, &done);
+     * starvation"; a gigabyte in ten seconds of logging). */
+    if (rc == SQLITE_OK && frames >= SQLWAL_RESTART_PAGES) rc = restart(&frames);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         log_warnx("event=checkpoint_failed error=\"%s\"", sqlite3_errmsg(g.db));
+    pthread_mutex_lock(&g.lock);
+    g.mark = frames > 0 ? frames : 0;
+    pthread_mutex_unlock(&g.lock);
 }
 
 static void *run(void *arg)
@@ -104,11 +153,18 @@ int sqlwal_start(const char *path, char *err)
         g.db = NULL;
         return rc;
     }
-    g.stop = g.due = g.written = 0;
-    if ((errno = pthread_create(&g.thread, NULL, run, NULL))) {
+    g.stop = g.due = g.written = g.mark = 0;
+    int rc = 0;
+    if ((g.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = err_set(err, ERR_IO, "cannot open %s for checkpoints: %s", path, strerror(errno));
+    else if ((errno = pthread_create(&g.thread, NULL, run, NULL)))
+        rc = err_set(err, ERR_IO, "cannot start the checkpoint thread");
+    if (rc) {
+        if (g.fd >= 0) close(g.fd);
+        g.fd = -1;
         sqlite3_close(g.db);
         g.db = NULL;
-        return err_set(err, ERR_IO, "cannot start the checkpoint thread");
+        return rc;
     }
     atomic_store(&g.on, 1);
     return 0;
@@ -126,4 +182,6 @@ void sqlwal_stop(void)
     checkpoint();
     sqlite3_close(g.db);
     g.db = NULL;
+    if (g.fd >= 0) close(g.fd);
+    g.fd = -1;
 }

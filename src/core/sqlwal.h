@@ -3,8 +3,9 @@
  * copies pages and waits on fsync while its clients wait. With sqlwal_start, connections
  * opened afterwards in this process (sqlwal_install) never checkpoint themselves; a thread
  * of its own checkpoints (PASSIVE: it never blocks readers or writers) when the log has
- * grown, and at least once a second while anything was written; when the log has grown
- * large all the same, it makes it start over (RESTART: writers wait meanwhile). */
+ * grown by 16 MB, and at least once a second while anything was written; past 64 MB of log
+ * it makes the log start over (RESTART: this process's writers wait meanwhile, a few
+ * milliseconds, since it catches up first without them). */
 #ifndef CRMLOG_SQLWAL_H
 #define CRMLOG_SQLWAL_H
 

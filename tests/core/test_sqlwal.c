@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "core/err.h"
+#include "core/sqlbusy.h"
 #include "core/sqlwal.h"
 
 static off_t file_size(const char *path)
@@ -76,10 +78,112 @@ static void test_checkpoints_in_the_thread(void **state)
     rmdir(dir);
 }
 
+struct reader {
+    const char *path;
+    volatile int stop;
+    long reads;
+};
+
+/* Short read transactions back to back, as a server's requests make them: one of them is
+ * always in the log, so a passive checkpoint never lets the log start over. */
+static void *read_on(void *p)
+{
+    struct reader *r = p;
+    sqlite3 *db;
+    if (sqlite3_open(r->path, &db) != SQLITE_OK) return NULL;
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT max(rowid) FROM t", -1, &st, NULL) == SQLITE_OK) {
+        while (!r->stop) {
+            sqlite3_step(st);
+            sqlite3_reset(st);
+            r->reads++;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* The times the log has started over: its header's checkpoint sequence number. */
+static unsigned long log_restarts(const char *wal)
+{
+    unsigned char h[16] = {0};
+    FILE *fp = fopen(wal, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(h, 1, sizeof h, fp), sizeof h);
+    fclose(fp);
+    return (unsigned long)h[12] << 24 | (unsigned long)h[13] << 16 | (unsigned long)h[14] << 8 |
+           h[15];
+}
+
+/* Under steady writes with readers always in the log, the thread still makes the log start
+ * over once it passes 64 MB: 160 MB written make it start over twice at least. */
+static void test_log_starts_over_under_readers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crmlog-sqlwal-XXXXXX", path[64], err[ERR_LEN] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB)");
+    sqlite3_close(db);
+
+    assert_int_equal(sqlwal_start(path, err), 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlwal_install(db);
+    exec_ok(db, "PRAGMA synchronous=NORMAL");
+    struct reader r = {.path = path};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, read_on, &r), 0);
+    sqlite3_stmt *ins;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &ins, NULL), SQLITE_OK);
+    /* 40000 pages, four to a commit; the table is emptied now and then so the database file
+     * stays small and the log is what grows. Each transaction takes the process's write
+     * turn, as the product's connections do. */
+    struct sqlbusy_turn turn = {0};
+    for (int i = 0; i < 10000; i++) {
+        sqlbusy_take(&turn);
+        exec_ok(db, "BEGIN");
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+            sqlite3_reset(ins);
+        }
+        if (i % 500 == 499) exec_ok(db, "DELETE FROM t");
+        exec_ok(db, "COMMIT");
+        sqlbusy_settle(&turn, db);
+    }
+    sqlite3_finalize(ins);
+    r.stop = 1;
+    pthread_join(th, NULL);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    off_t size = file_size(wal);
+    unsigned long restarts = log_restarts(wal);
+    print_message("after 160 MB of writes: the log started over %lu times; its file has %lld "
+                  "bytes (%ld reads meanwhile)\n",
+                  restarts, (long long)size, r.reads);
+    assert_true(r.reads > 1000);
+    assert_true(restarts >= 2);
+    sqlite3_close(db);
+    sqlwal_stop();
+
+    char shm[80];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    unlink(wal);
+    unlink(shm);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoints_in_the_thread),
+        cmocka_unit_test(test_log_starts_over_under_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
