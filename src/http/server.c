@@ -26,9 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +51,6 @@
 #define OUT_LIMIT (64u << 20) /* the largest response body */
 #define KEEP_BUF (64 * 1024)  /* a connection keeps buffers up to this between requests */
 #define LISTEN_BACKLOG 1024
-#define WORKER_NICE 10 /* the worker thread's nice value */
 /* After a round of fewer calls than this, the worker waits WORKER_GATHER_MS for more. */
 #define WORKER_GATHER 32
 #define WORKER_GATHER_MS 2
@@ -178,11 +175,8 @@ static void *worker_main(void *p)
 {
     struct server *s = p;
     const struct config *cfg = s->cfg;
-    /* Requests first: under load the worker yields the CPU to the HTTP threads and the
-     * writer, and catches up in larger batches (cheaper per call) when they leave it some.
-     * Linux applies a nice value to the calling thread only. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
-        log_debug("event=worker_nice error=\"%s\"", strerror(errno));
+    /* No lower priority for this thread: it holds the write turn, and the writer waits
+     * behind it (sqlbusy.h), so a thread the scheduler puts off would hold requests up. */
     struct worker_opts o = {.retry_initial_ms = cfg->retry_initial_ms,
                             .retry_max_ms = cfg->retry_max_ms};
     char err[ERR_LEN];
