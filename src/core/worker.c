@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -291,17 +292,92 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
     return rc;
 }
 
+/* A queued request handed over by the thread that stored it, already claimed. */
+struct handed {
+    int64_t user_id, call_id;
+    char *request;
+    struct handed *next;
+};
+
 struct worker {
     struct users users;
     struct scratch s;
     struct worker_opts opts;
+    pthread_mutex_t lock; /* guards the inbox */
+    struct handed *head, *tail;
 };
+
+void worker_hand(worker *w, int64_t user, int64_t call_id, char *request)
+{
+    struct handed *h = mem_alloc(sizeof *h);
+    if (!h) { /* its claim runs out, then the store's claim finds it */
+        mem_free(request);
+        return;
+    }
+    h->user_id = user;
+    h->call_id = call_id;
+    h->request = request;
+    h->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = h;
+    else
+        w->head = h;
+    w->tail = h;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Takes up to WORKER_BATCH handed requests, reads their calls (one read group, no write
+ * turn: they are claimed already) and logs them like claimed ones. */
+static int tick_handed(worker *w, struct worker_counts *counts, char *err)
+{
+    pthread_mutex_lock(&w->lock);
+    struct handed *list = w->head, *last = list;
+    for (size_t k = 1; last && k < WORKER_BATCH; k++)
+        last = last->next;
+    w->head = last ? last->next : NULL;
+    if (!w->head) w->tail = NULL;
+    if (last) last->next = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (!list) return 0;
+
+    struct users *u = &w->users;
+    struct scratch *s = &w->s;
+    size_t n = 0;
+    int reading = store_read_begin(u->st, NULL) == 0;
+    for (struct handed *h = list, *next; h; h = next) {
+        next = h->next;
+        char ref[24];
+        snprintf(ref, sizeof ref, "%lld", (long long)h->call_id);
+        /* A call no longer queued was dealt with otherwise: nothing to do. */
+        if (store_call_get(u->st, h->user_id, ref, &s->calls[n], NULL) == 0 && s->calls[n].queued) {
+            s->texts[n] = h->request;
+            s->reqs[n] = json_loads(h->request, 0, NULL);
+            if (!s->reqs[n]) s->reqs[n] = json_object(); /* the API stored valid JSON */
+            n++;
+        } else {
+            mem_free(h->request);
+        }
+        mem_free(h);
+    }
+    if (reading) store_read_end(u->st);
+    int rc = run_batch(u->st, u->crm, NULL, u, &w->opts, s->calls, s->reqs, n, WORKER_PART, s->outs,
+                       s->plan, counts, err);
+    for (size_t i = 0; i < n; i++) {
+        json_decref(s->reqs[i]);
+        mem_free(s->texts[i]);
+        s->reqs[i] = NULL;
+        s->texts[i] = NULL;
+    }
+    return rc;
+}
 
 int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err)
 {
     worker *w = mem_calloc(1, sizeof *w);
     *out = NULL;
     if (!w) return err_set(err, ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&w->lock, NULL);
     int rc = scratch_init(&w->s, err);
     if (rc) {
         worker_free(w);
@@ -317,6 +393,14 @@ int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, cha
 void worker_free(worker *w)
 {
     if (!w) return;
+    /* Requests still handed stay claimed: the next server start releases them
+     * (store_requests_release). */
+    for (struct handed *h = w->head, *next; h; h = next) {
+        next = h->next;
+        mem_free(h->request);
+        mem_free(h);
+    }
+    pthread_mutex_destroy(&w->lock);
     scratch_free(&w->s);
     mem_free(w);
 }
@@ -326,7 +410,8 @@ int worker_tick(worker *w, struct worker_counts *counts, char *err)
     memset(counts, 0, sizeof *counts);
     struct users *u = &w->users;
     u->n = 0; /* settings are read again each round */
-    int rc = tick_requests(u, &w->opts, &w->s, counts, err);
+    int rc = tick_handed(w, counts, err);
+    if (!rc) rc = tick_requests(u, &w->opts, &w->s, counts, err);
     /* Auto-log in batches until nothing is left (the catch-up), yielding to new requests
      * between batches. */
     for (size_t n = WORKER_BATCH; !rc && n == WORKER_BATCH;) {

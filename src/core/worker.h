@@ -39,7 +39,12 @@ typedef struct worker worker;
 int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err);
 void worker_free(worker *w);
 
-/* One round over every user: queued log requests first, then auto-log. All-zero counts
+/* Hands the worker a queued request that was stored already claimed (store_call_request
+ * with LOGGER_LEASE_MS), once that is committed: it is logged without a claim of the
+ * worker's own. Takes request (mem_alloc'd). Any thread. */
+void worker_hand(worker *w, int64_t user, int64_t call_id, char *request);
+
+/* One round over every user: handed and queued log requests first, then auto-log. All-zero counts
  * mean it was idle. */
 int worker_tick(worker *w, struct worker_counts *counts, char *err);
 

@@ -79,6 +79,12 @@ struct api_req {
      * the write turn), with the same handles, to make the reply. */
     void (*after)(struct api_req *r);
     int64_t after_id;
+    /* Set by server.c before deferred runs: a queued log is claimed at once for this long
+     * (0: not), and deferred then leaves the request's text (mem_alloc'd) in handoff and its
+     * call in handoff_call; server.c hands them to the worker once they are committed. */
+    int64_t handoff_lease_ms;
+    char *handoff;
+    int64_t handoff_call;
 
     /* out: filled by the handler */
     int status;

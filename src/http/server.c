@@ -93,6 +93,7 @@ struct server {
     char region[3];      /* the first user's region when the server started */
     store *wst;          /* the worker's handles */
     crm *wcrm;
+    worker *worker;
     pthread_t worker_thread;
     struct writer w;
 };
@@ -177,14 +178,8 @@ static void *worker_main(void *p)
     const struct config *cfg = s->cfg;
     /* No lower priority for this thread: it holds the write turn, and the writer waits
      * behind it (sqlbusy.h), so a thread the scheduler puts off would hold requests up. */
-    struct worker_opts o = {.retry_initial_ms = cfg->retry_initial_ms,
-                            .retry_max_ms = cfg->retry_max_ms};
     char err[ERR_LEN];
-    worker *w = NULL;
-    if (worker_new(s->wst, s->wcrm, &o, &w, err)) {
-        log_warnx("event=worker_failed error=\"%s\"", err);
-        return NULL;
-    }
+    worker *w = s->worker;
     for (;;) {
         pthread_mutex_lock(&s->lock);
         int stop = s->stop;
@@ -214,7 +209,6 @@ static void *worker_main(void *p)
             if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT) break;
         pthread_mutex_unlock(&s->lock);
     }
-    worker_free(w);
     return NULL;
 }
 
@@ -238,8 +232,10 @@ static void use_own_handles(struct api_req *r)
 
 /* The deferred parts (api.h) of the requests in list, on the handles st and c: one
  * transaction, a part each, one commit; then their replies, in one read group of each
- * handle. Returns whether any writes were kept (the worker has work). */
-static int write_parts(store *st, crm *c, struct conn *list)
+ * handle. With lease_ms > 0 queued logs are claimed as they are stored and handed to the
+ * worker after the commit (it skips a claim of its own). Returns whether any writes were
+ * kept (the worker has work). */
+static int write_parts(store *st, crm *c, struct conn *list, int64_t lease_ms)
 {
     char err[ERR_LEN];
     int rc = store_begin(st, err), kept = 0;
@@ -250,6 +246,7 @@ static int write_parts(store *st, crm *c, struct conn *list)
         r->pages = NULL;
         void (*fn)(struct api_req *, int) = r->deferred;
         r->deferred = NULL;
+        r->handoff_lease_ms = lease_ms;
         int part = rc ? rc : store_part_begin(st, r->err);
         if (part) {
             api_fail(r, part, rc ? err : r->err);
@@ -266,6 +263,14 @@ static int write_parts(store *st, crm *c, struct conn *list)
         store_rollback(st);
         for (struct conn *cc = list; cc; cc = cc->wnext)
             if (cc->r.status < 400) api_fail(&cc->r, rc, err);
+    }
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        if (r->handoff && !rc && r->status < 400)
+            worker_hand(srv->worker, r->user.id, r->handoff_call, r->handoff);
+        else
+            mem_free(r->handoff);
+        r->handoff = NULL;
     }
     /* The replies, out of the write turn. */
     int reading = store_read_begin(st, NULL) == 0;
@@ -303,7 +308,7 @@ static int writer_push(struct conn *cc, struct MHD_Connection *c)
 
 static void write_batch(struct writer *w, struct conn *list)
 {
-    int wake = write_parts(w->st, w->crm, list);
+    int wake = write_parts(w->st, w->crm, list, LOGGER_LEASE_MS);
     for (struct conn *cc = list, *next; cc; cc = next) {
         next = cc->wnext; /* cc is the connection's again once resumed */
         struct MHD_Connection *c = cc->mhd;
@@ -714,7 +719,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (cc->r.deferred) {
         if (writer_push(cc, c)) return MHD_YES; /* replied when the writer resumes it */
         cc->wnext = NULL; /* no writer (shutting down): on this thread's own handles */
-        if (write_parts(cc->r.st, cc->r.crm, cc)) api_wake_worker();
+        if (write_parts(cc->r.st, cc->r.crm, cc, 0)) api_wake_worker();
         use_own_handles(&cc->r);
     }
     return send_reply(cc, c);
@@ -904,6 +909,12 @@ int server_run(const struct config *cfg, char *err)
     snprintf(config, sizeof config, "path=%s;region=%s", store_file(s.wst), s.region);
     if ((rc = crm_open("local", config, &s.wcrm, err))) goto out;
     if ((rc = open_handles(cfg->db, s.region, &s.w.st, &s.w.crm, err))) goto out;
+    struct worker_opts wo = {.retry_initial_ms = cfg->retry_initial_ms,
+                             .retry_max_ms = cfg->retry_max_ms};
+    if ((rc = worker_new(s.wst, s.wcrm, &wo, &s.worker, err))) goto out;
+    /* Requests the server before this one had claimed (handed to its worker) are its
+     * worker's to take now. */
+    if ((rc = store_requests_release(s.wst, err))) goto out;
 
     if ((rc = listen_on(cfg->listen, &fd, &v6, shown, sizeof shown, err))) goto out;
     srv = &s;
@@ -989,6 +1000,7 @@ out:
         api_pages_free(t->pages);
         mem_free(t);
     }
+    worker_free(s.worker);
     if (s.wcrm) crm_close(s.wcrm);
     if (s.wst) store_close(s.wst);
     if (s.w.crm) crm_close(s.w.crm);

@@ -193,9 +193,15 @@ int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms
     return s->ops->call_event(s, c, kind, at_ms, has_duration, hold_until, changed, err);
 }
 
-int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json, char *err)
+int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json,
+                       int64_t lease_ms, char *err)
 {
-    return s->ops->call_request(s, user, call_id, request_json, err);
+    return s->ops->call_request(s, user, call_id, request_json, lease_ms, err);
+}
+
+int store_requests_release(store *s, char *err)
+{
+    return s->ops->requests_release(s, err);
 }
 
 int store_claim_requests(store *s, size_t max, int64_t lease_ms, struct call_rec *out,

@@ -139,10 +139,15 @@ int store_call_event(store *s, const struct call_rec *c, int kind, int64_t at_ms
 
 /* ---- The work queue of the server's worker ---- */
 
-/* Queues a person's log request (JSON text) for the worker. ERR_ALREADY logged, ERR_BUSY
- * being logged or already queued, ERR_INVAL still active or internal. */
+/* Queues a person's log request (JSON text) for the worker. With lease_ms > 0 the request is
+ * claimed at once for that long, for a worker that is handed it (store_claim_requests skips
+ * it); 0 leaves it to store_claim_requests. ERR_ALREADY logged, ERR_BUSY being logged or
+ * already queued, ERR_INVAL still active or internal. */
 int store_call_request(store *s, int64_t user, int64_t call_id, const char *request_json,
-                       char *err);
+                       int64_t lease_ms, char *err);
+/* Ends the claims on every queued request: a server starting takes back what the one before
+ * it held when it stopped. */
+int store_requests_release(store *s, char *err);
 /* Claims up to max queued requests of any user; requests[i] is the request text
  * (mem_free each). */
 int store_claim_requests(store *s, size_t max, int64_t lease_ms, struct call_rec *out,

@@ -54,7 +54,8 @@ struct store_ops {
     int (*call_event)(store *s, const struct call_rec *c, int kind, int64_t at_ms, int has_duration,
                       int64_t hold_until, int *changed, char *err);
     int (*call_request)(store *s, int64_t user, int64_t call_id, const char *request_json,
-                        char *err);
+                        int64_t lease_ms, char *err);
+    int (*requests_release)(store *s, char *err);
     int (*claim_requests)(store *s, size_t max, int64_t lease_ms, struct call_rec *out,
                           char **requests, size_t *n, char *err);
     int (*claim_auto)(store *s, size_t max, int64_t lease_ms, struct call_rec *out, size_t *n,

@@ -130,6 +130,7 @@ enum stmt_id {
     S_CLAIM_REQUESTS,
     S_CLAIM_AUTO,
     S_REQUEST_DONE,
+    S_REQUESTS_RELEASE,
     S_ANY_REQUEST,
     S_ANY_AUTO,
     S_COUNT,
@@ -212,7 +213,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EV_RECORDING] = "UPDATE calls SET recording=?2, hold_until=0 WHERE id=?1 AND status<>2"
                        " AND status<>0 AND ?2<>''",
     [S_EV_HOLD] = "UPDATE calls SET hold_until=?2 WHERE id=?1 AND status=1",
-    [S_REQUEST] = "UPDATE calls SET request=?3, error=NULL WHERE id=?1 AND user_id=?2"
+    [S_REQUEST] = "UPDATE calls SET request=?3, error=NULL, lease_until=?5"
+                  " WHERE id=?1 AND user_id=?2"
                   " AND status<>0 AND status<>2 AND internal=0 AND request IS NULL"
                   " AND lease_until<?4",
     [S_CLAIM_REQUESTS] = "UPDATE calls SET lease_until=?2 WHERE id IN (SELECT id FROM calls"
@@ -232,6 +234,8 @@ static const char *const stmt_sql[S__COUNT] = {
                    " WHERE key='auto_log' AND value='on') AND status=1 AND status<>2"
                    " AND internal=0"
                    " AND request IS NULL AND lease_until<?1 AND hold_until<?1 LIMIT 1",
+    [S_REQUESTS_RELEASE] = "UPDATE calls SET lease_until=0 WHERE request IS NOT NULL"
+                           " AND lease_until>=?1",
     [S_REQUEST_DONE] = "UPDATE calls SET request=NULL, error=?3, lease_until=0"
                        " WHERE id=?1 AND user_id=?2",
     [S_CANDIDATES] = "SELECT candidates FROM calls WHERE id=?1 AND user_id=?2",
@@ -1162,17 +1166,30 @@ out:
 /* ---- the worker's queue ---- */
 
 static int sq_call_request(store *base, int64_t user, int64_t call_id, const char *request_json,
-                           char *err)
+                           int64_t lease_ms, char *err)
 {
     struct sq_store *s = (struct sq_store *)base;
     sqlite3_stmt *st = stmt(s, S_REQUEST);
+    int64_t now = time_now_ms();
     sqlite3_bind_int64(st, 1, call_id);
     sqlite3_bind_int64(st, 2, user);
     bind_text(st, 3, request_json);
-    sqlite3_bind_int64(st, 4, time_now_ms());
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, lease_ms > 0 ? now + lease_ms : 0);
     int rc = step_done(s, st, "queueing a log", err);
     if (rc) return rc;
     return sqlite3_changes(s->db) ? 0 : why_not(s, user, call_id, 0, err);
+}
+
+static int sq_requests_release(store *base, char *err)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    int owned, rc = unit_begin(s, &owned, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = stmt(s, S_REQUESTS_RELEASE);
+    sqlite3_bind_int64(st, 1, time_now_ms());
+    rc = step_done(s, st, "releasing queued requests", err);
+    return unit_end(s, owned, rc, err);
 }
 
 /* 1 when the statement (bound with now) finds a row, 0 when not, or an error. */
@@ -1306,6 +1323,7 @@ const struct store_ops store_sqlite = {
     .kv_set = sq_kv_set,
     .call_event = sq_call_event,
     .call_request = sq_call_request,
+    .requests_release = sq_requests_release,
     .claim_requests = sq_claim_requests,
     .claim_auto = sq_claim_auto,
     .call_request_done = sq_call_request_done,

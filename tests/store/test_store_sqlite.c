@@ -364,6 +364,41 @@ static void test_pages_and_counts_by_every_status(void **state)
     }
 }
 
+/* A request queued with a lease is claimed already (handed to the server's worker): the
+ * store's claim skips it until the lease runs out, or until a starting server releases it. */
+static void test_requests_claimed_as_queued_and_released(void **state)
+{
+    struct fx *f = *state;
+    char err[ERR_LEN];
+    int64_t a = put(f, "q1", ST_UNLOGGED, 1), b = put(f, "q2", ST_UNLOGGED, 1);
+    assert_int_equal(store_call_request(f->st, f->user.id, a, "{\"note\":\"a\"}", 60000, err), 0);
+    assert_int_equal(store_call_request(f->st, f->user.id, b, "{}", 0, err), 0);
+    /* queued twice: refused either way */
+    assert_int_equal(store_call_request(f->st, f->user.id, a, "{}", 0, err), ERR_BUSY);
+    struct call_rec got[4];
+    char *texts[4] = {0};
+    size_t n = 0;
+    assert_int_equal(store_claim_requests(f->st, 4, 60000, got, texts, &n, err), 0);
+    assert_int_equal(n, 1); /* b only: a is claimed */
+    assert_int_equal(got[0].id, b);
+    mem_free(texts[0]);
+    assert_int_equal(store_claim_requests(f->st, 4, 60000, got, texts, &n, err), 0);
+    assert_int_equal(n, 0);
+    /* a server starting takes both back */
+    assert_int_equal(store_requests_release(f->st, err), 0);
+    assert_int_equal(store_claim_requests(f->st, 4, 60000, got, texts, &n, err), 0);
+    assert_int_equal(n, 2);
+    int seen_a = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (got[i].id == a) {
+            seen_a = 1;
+            assert_string_equal(texts[i], "{\"note\":\"a\"}");
+        }
+        mem_free(texts[i]);
+    }
+    assert_true(seen_a);
+}
+
 static void test_settings_raw(void **state)
 {
     struct fx *f = *state;
@@ -408,6 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_batch_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_newest_first_and_by_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages_and_counts_by_every_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_claimed_as_queued_and_released, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_settings_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_survives_allocation_failures, setup, teardown),
     };
