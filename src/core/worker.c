@@ -270,19 +270,16 @@ int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_co
     return rc;
 }
 
-static int tick_requests(struct users *u, const struct worker_opts *o, struct scratch *s,
-                         struct worker_counts *counts, char *err)
+/* Logs the n claimed requests in s (calls, and their request texts, which it frees). */
+static int log_requests(struct users *u, const struct worker_opts *o, struct scratch *s, size_t n,
+                        struct worker_counts *counts, char *err)
 {
-    size_t n = 0;
-    int rc =
-        store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n, err);
-    if (rc || n == 0) return rc;
     for (size_t i = 0; i < n; i++) {
         s->reqs[i] = json_loads(s->texts[i], 0, NULL);
         if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
     }
-    rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, WORKER_PART, s->outs, s->plan,
-                   counts, err);
+    int rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, WORKER_PART, s->outs,
+                       s->plan, counts, err);
     for (size_t i = 0; i < n; i++) {
         json_decref(s->reqs[i]);
         mem_free(s->texts[i]);
@@ -290,6 +287,16 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
         s->texts[i] = NULL;
     }
     return rc;
+}
+
+static int tick_requests(struct users *u, const struct worker_opts *o, struct scratch *s,
+                         struct worker_counts *counts, char *err)
+{
+    size_t n = 0;
+    int rc =
+        store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n, err);
+    if (rc || n == 0) return rc;
+    return log_requests(u, o, s, n, counts, err);
 }
 
 /* A queued request handed over by the thread that stored it, already claimed. */
@@ -351,25 +358,14 @@ static int tick_handed(worker *w, struct worker_counts *counts, char *err)
         snprintf(ref, sizeof ref, "%lld", (long long)h->call_id);
         /* A call no longer queued was dealt with otherwise: nothing to do. */
         if (store_call_get(u->st, h->user_id, ref, &s->calls[n], NULL) == 0 && s->calls[n].queued) {
-            s->texts[n] = h->request;
-            s->reqs[n] = json_loads(h->request, 0, NULL);
-            if (!s->reqs[n]) s->reqs[n] = json_object(); /* the API stored valid JSON */
-            n++;
+            s->texts[n++] = h->request;
         } else {
             mem_free(h->request);
         }
         mem_free(h);
     }
     if (reading) store_read_end(u->st);
-    int rc = run_batch(u->st, u->crm, NULL, u, &w->opts, s->calls, s->reqs, n, WORKER_PART, s->outs,
-                       s->plan, counts, err);
-    for (size_t i = 0; i < n; i++) {
-        json_decref(s->reqs[i]);
-        mem_free(s->texts[i]);
-        s->reqs[i] = NULL;
-        s->texts[i] = NULL;
-    }
-    return rc;
+    return log_requests(u, &w->opts, s, n, counts, err);
 }
 
 int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err)

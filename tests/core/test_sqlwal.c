@@ -30,21 +30,49 @@ static void exec_ok(sqlite3 *db, const char *sql)
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
+/* A database in WAL mode with one table t, in a temp dir; the checkpoint thread started for
+ * it, and db a connection that leaves its checkpoints to the thread. */
+struct fx {
+    char dir[32], path[64];
+    sqlite3 *db;
+};
+
+static void fx_open(struct fx *f)
+{
+    char err[ERR_LEN] = "";
+    snprintf(f->dir, sizeof f->dir, "/tmp/crmlog-sqlwal-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
+    exec_ok(f->db, "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB)");
+    sqlite3_close(f->db);
+
+    assert_int_equal(sqlwal_start(f->path, err), 0);
+    assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
+    sqlite3_busy_timeout(f->db, 5000); /* the thread's checkpoint and a commit may meet */
+    sqlwal_install(f->db);
+}
+
+static void fx_close(struct fx *f)
+{
+    sqlite3_close(f->db);
+    sqlwal_stop();
+    const char *suffixes[] = {"-wal", "-shm", ""};
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        char file[80];
+        snprintf(file, sizeof file, "%s%s", f->path, suffixes[i]);
+        unlink(file);
+    }
+    rmdir(f->dir);
+}
+
 static void test_checkpoints_in_the_thread(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/crmlog-sqlwal-XXXXXX", path[64], err[ERR_LEN] = "";
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/t.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB)");
-    sqlite3_close(db);
-
-    assert_int_equal(sqlwal_start(path, err), 0);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000); /* the thread's checkpoint and a commit may meet */
-    sqlwal_install(db);
+    struct fx f;
+    fx_open(&f);
+    sqlite3 *db = f.db;
+    const char *path = f.path;
     off_t before = file_size(path);
     /* About 24 MB in commits of one page each: past the thread's 16 MB mark. */
     sqlite3_stmt *ins;
@@ -66,16 +94,7 @@ static void test_checkpoints_in_the_thread(void **state)
     print_message("database file: %lld bytes before, %lld after\n", (long long)before,
                   (long long)after);
     assert_true(after >= 8 * 1024 * 1024);
-    sqlite3_close(db);
-    sqlwal_stop();
-
-    char wal[80], shm[80];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    snprintf(shm, sizeof shm, "%s-shm", path);
-    unlink(wal);
-    unlink(shm);
-    unlink(path);
-    rmdir(dir);
+    fx_close(&f);
 }
 
 struct reader {
@@ -122,18 +141,10 @@ static unsigned long log_restarts(const char *wal)
 static void test_log_starts_over_under_readers(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/crmlog-sqlwal-XXXXXX", path[64], err[ERR_LEN] = "";
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/t.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB)");
-    sqlite3_close(db);
-
-    assert_int_equal(sqlwal_start(path, err), 0);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlwal_install(db);
+    struct fx f;
+    fx_open(&f);
+    sqlite3 *db = f.db;
+    const char *path = f.path;
     exec_ok(db, "PRAGMA synchronous=NORMAL");
     struct reader r = {.path = path};
     pthread_t th;
@@ -168,15 +179,7 @@ static void test_log_starts_over_under_readers(void **state)
                   restarts, (long long)size, r.reads);
     assert_true(r.reads > 1000);
     assert_true(restarts >= 2);
-    sqlite3_close(db);
-    sqlwal_stop();
-
-    char shm[80];
-    snprintf(shm, sizeof shm, "%s-shm", path);
-    unlink(wal);
-    unlink(shm);
-    unlink(path);
-    rmdir(dir);
+    fx_close(&f);
 }
 
 int main(void)
