@@ -93,10 +93,10 @@ static int open_all(struct ctx *x)
     if (rc) return rc;
     struct settings set;
     if ((rc = settings_load(x->st, x->user.id, &set, x->err))) return fail_err(x, rc);
-    /* The embedded CRM sits in the store's file. */
-    char config[4096];
-    snprintf(config, sizeof config, "path=%s;region=%s", store_file(x->st), set.region);
-    if ((rc = crm_open("local", config, &x->crm, x->err))) return fail_err(x, rc);
+    /* The embedded CRM sits in the store's database, on its connection. */
+    char config[16];
+    snprintf(config, sizeof config, "region=%.2s", set.region);
+    if ((rc = crm_open_in_store("local", config, x->st, &x->crm, x->err))) return fail_err(x, rc);
     if ((rc = logger_init(&x->lg, x->st, x->crm, &x->user, x->err))) return fail_err(x, rc);
     return 0;
 }

@@ -170,17 +170,23 @@ static int apply(store *st, const struct worker_opts *opts, const struct call_re
 }
 
 /* Plans and writes a claimed batch in one CRM batch, then records every outcome in one
- * store transaction. lg_fixed is the logger for all (a pass), or NULL to find each call's
- * user's (a tick). reqs[i] is call i's request, or NULL. */
-static int run_part(store *st, crm *c, struct logger *lg_fixed, struct users *users,
+ * store transaction; a CRM in the store (crm.h: in_store) writes inside that transaction, so
+ * the logs and the calls marked logged commit together. joined: the caller has that
+ * transaction open already (a CRM in the store only) and commits it. lg_fixed is the logger
+ * for all (a pass), or NULL to find each call's user's (a tick). reqs[i] is call i's request,
+ * or NULL. */
+static int run_part(store *st, crm *c, int joined, struct logger *lg_fixed, struct users *users,
                     const struct worker_opts *opts, struct call_rec *calls, json_t **reqs, size_t n,
                     struct outcome *outs, struct log_plan *plan, struct worker_counts *counts,
                     char *err)
 {
     const struct crm_ops *ops = c->ops;
-    int batched = ops->batch_begin && ops->batch_begin(c, NULL) == 0;
+    int rc = c->in_store && !joined ? store_begin(st, err) : 0;
+    int batched = !rc && ops->batch_begin && ops->batch_begin(c, NULL) == 0;
     for (size_t i = 0; i < n; i++) {
-        struct logger *lg = lg_fixed ? lg_fixed : logger_for(users, calls[i].user_id, err);
+        struct logger *lg = rc         ? NULL
+                            : lg_fixed ? lg_fixed
+                                       : logger_for(users, calls[i].user_id, err);
         if (!lg) {
             memset(&outs[i], 0, sizeof outs[i]);
             outs[i].kind = OUT_RETRY;
@@ -194,11 +200,13 @@ static int run_part(store *st, crm *c, struct logger *lg_fixed, struct users *us
         for (size_t i = 0; i < n; i++)
             if (outs[i].kind == OUT_LOGGED) outs[i].kind = OUT_RETRY;
     }
-    int rc = store_begin(st, err);
+    if (!c->in_store) rc = store_begin(st, err);
     for (size_t i = 0; i < n && !rc; i++)
         rc = apply(st, opts, &calls[i], &outs[i], counts, err);
-    if (!rc) rc = store_commit(st, err);
-    if (rc) store_rollback(st);
+    if (!joined) {
+        if (!rc) rc = store_commit(st, err);
+        if (rc) store_rollback(st);
+    }
     for (size_t i = 0; i < n; i++)
         mem_free(outs[i].candidates);
     /* On a store failure the claims stay and expire; the CRM writes were idempotent, so
@@ -209,7 +217,7 @@ static int run_part(store *st, crm *c, struct logger *lg_fixed, struct users *us
 /* A claimed batch in parts of `part` calls. In the server (worker_tick) parts are
  * WORKER_PART: each part's transactions hold the write lock briefly, so requests get their
  * turns in between; a pass alone (worker_pass) writes the whole batch at once. */
-static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *users,
+static int run_batch(store *st, crm *c, int joined, struct logger *lg_fixed, struct users *users,
                      const struct worker_opts *opts, struct call_rec *calls, json_t **reqs,
                      size_t n, size_t part, struct outcome *outs, struct log_plan *plan,
                      struct worker_counts *counts, char *err)
@@ -217,8 +225,8 @@ static int run_batch(store *st, crm *c, struct logger *lg_fixed, struct users *u
     int rc = 0;
     for (size_t k = 0; k < n && !rc; k += part) {
         size_t m = n - k < part ? n - k : part;
-        rc = run_part(st, c, lg_fixed, users, opts, calls + k, reqs ? reqs + k : NULL, m, outs + k,
-                      plan, counts, err);
+        rc = run_part(st, c, joined, lg_fixed, users, opts, calls + k, reqs ? reqs + k : NULL, m,
+                      outs + k, plan, counts, err);
     }
     return rc;
 }
@@ -263,23 +271,24 @@ int worker_pass(struct logger *lg, const struct worker_opts *o, struct worker_co
         rc = store_claim_unlogged(lg->st, lg->user.id, WORKER_BATCH, LOGGER_LEASE_MS, s.calls, &n,
                                   err);
         if (rc || n == 0) break;
-        rc = run_batch(lg->st, lg->crm, lg, NULL, o, s.calls, NULL, n, WORKER_BATCH, s.outs, s.plan,
-                       counts, err);
+        rc = run_batch(lg->st, lg->crm, 0, lg, NULL, o, s.calls, NULL, n, WORKER_BATCH, s.outs,
+                       s.plan, counts, err);
     }
     scratch_free(&s);
     return rc;
 }
 
-/* Logs the n claimed requests in s (calls, and their request texts, which it frees). */
+/* Logs the n claimed requests in s (calls, and their request texts, which it frees); joined
+ * as for run_part. */
 static int log_requests(struct users *u, const struct worker_opts *o, struct scratch *s, size_t n,
-                        struct worker_counts *counts, char *err)
+                        int joined, struct worker_counts *counts, char *err)
 {
     for (size_t i = 0; i < n; i++) {
         s->reqs[i] = json_loads(s->texts[i], 0, NULL);
         if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
     }
-    int rc = run_batch(u->st, u->crm, NULL, u, o, s->calls, s->reqs, n, WORKER_PART, s->outs,
-                       s->plan, counts, err);
+    int rc = run_batch(u->st, u->crm, joined, NULL, u, o, s->calls, s->reqs, n, WORKER_PART,
+                       s->outs, s->plan, counts, err);
     for (size_t i = 0; i < n; i++) {
         json_decref(s->reqs[i]);
         mem_free(s->texts[i]);
@@ -296,7 +305,7 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
     int rc =
         store_claim_requests(u->st, WORKER_BATCH, LOGGER_LEASE_MS, s->calls, s->texts, &n, err);
     if (rc || n == 0) return rc;
-    return log_requests(u, o, s, n, counts, err);
+    return log_requests(u, o, s, n, 0, counts, err);
 }
 
 /* A queued request handed over by the thread that stored it, already claimed. */
@@ -335,8 +344,9 @@ void worker_hand(worker *w, int64_t user, int64_t call_id, char *request)
 }
 
 /* Takes up to WORKER_BATCH handed requests, reads their calls (one read group, no write
- * turn: they are claimed already) and logs them like claimed ones. */
-static int tick_handed(worker *w, struct worker_counts *counts, char *err)
+ * turn: they are claimed already) and logs them like claimed ones; joined as for run_part
+ * (the reads are then the transaction's). */
+static int log_handed(worker *w, int joined, struct worker_counts *counts, char *err)
 {
     pthread_mutex_lock(&w->lock);
     struct handed *list = w->head, *last = list;
@@ -351,7 +361,7 @@ static int tick_handed(worker *w, struct worker_counts *counts, char *err)
     struct users *u = &w->users;
     struct scratch *s = &w->s;
     size_t n = 0;
-    int reading = store_read_begin(u->st, NULL) == 0;
+    int reading = !joined && store_read_begin(u->st, NULL) == 0;
     for (struct handed *h = list, *next; h; h = next) {
         next = h->next;
         char ref[24];
@@ -365,7 +375,43 @@ static int tick_handed(worker *w, struct worker_counts *counts, char *err)
         mem_free(h);
     }
     if (reading) store_read_end(u->st);
-    return log_requests(u, &w->opts, s, n, counts, err);
+    return log_requests(u, &w->opts, s, n, joined, counts, err);
+}
+
+static void drop_handed(worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct handed *list = w->head;
+    w->head = w->tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    for (struct handed *h = list, *next; h; h = next) {
+        next = h->next;
+        mem_free(h->request);
+        mem_free(h);
+    }
+}
+
+int worker_log_handed(worker *w, struct worker_counts *counts, char *err)
+{
+    memset(counts, 0, sizeof *counts);
+    if (!w->users.crm->in_store) {
+        drop_handed(w);
+        return err_set(err, ERR_INVAL, "worker_log_handed: the CRM is not in the store");
+    }
+    w->users.n = 0; /* settings as they are now */
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int more = w->head != NULL;
+        pthread_mutex_unlock(&w->lock);
+        if (!more) break;
+        if (rc) { /* the caller rolls back: what is left was never stored */
+            drop_handed(w);
+            break;
+        }
+        rc = log_handed(w, 1, counts, err);
+    }
+    return rc;
 }
 
 int worker_new(store *st, crm *c, const struct worker_opts *o, worker **out, char *err)
@@ -391,11 +437,7 @@ void worker_free(worker *w)
     if (!w) return;
     /* Requests still handed stay claimed: the next server start releases them
      * (store_requests_release). */
-    for (struct handed *h = w->head, *next; h; h = next) {
-        next = h->next;
-        mem_free(h->request);
-        mem_free(h);
-    }
+    drop_handed(w);
     pthread_mutex_destroy(&w->lock);
     scratch_free(&w->s);
     mem_free(w);
@@ -406,7 +448,7 @@ int worker_tick(worker *w, struct worker_counts *counts, char *err)
     memset(counts, 0, sizeof *counts);
     struct users *u = &w->users;
     u->n = 0; /* settings are read again each round */
-    int rc = tick_handed(w, counts, err);
+    int rc = log_handed(w, 0, counts, err);
     if (!rc) rc = tick_requests(u, &w->opts, &w->s, counts, err);
     /* Auto-log in batches until nothing is left (the catch-up), yielding to new requests
      * between batches. */
@@ -415,7 +457,7 @@ int worker_tick(worker *w, struct worker_counts *counts, char *err)
         if ((rc = store_claim_auto(u->st, WORKER_BATCH, LOGGER_LEASE_MS, w->s.calls, &n, err)))
             break;
         if (n == 0) break;
-        rc = run_batch(u->st, u->crm, NULL, u, &w->opts, w->s.calls, NULL, n, WORKER_PART,
+        rc = run_batch(u->st, u->crm, 0, NULL, u, &w->opts, w->s.calls, NULL, n, WORKER_PART,
                        w->s.outs, w->s.plan, counts, err);
         if (!rc) rc = tick_requests(u, &w->opts, &w->s, counts, err);
     }

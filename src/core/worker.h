@@ -44,6 +44,14 @@ void worker_free(worker *w);
  * worker's own. Takes request (mem_alloc'd). Any thread. */
 void worker_hand(worker *w, int64_t user, int64_t call_id, char *request);
 
+/* Logs what was handed to w right away, inside the caller's open store transaction, which
+ * the caller then commits: for handles whose CRM is in the store (crm.h: in_store), so
+ * requests stored in that transaction and their logs commit together (the server's writer,
+ * with a worker of its own on its handles). A call the CRM could not take is left to be
+ * retried, as worker_tick leaves it. ERR_INVAL when the CRM is not in the store. On an error
+ * the caller rolls back, and what was handed is dropped with it. */
+int worker_log_handed(worker *w, struct worker_counts *counts, char *err);
+
 /* One round over every user: handed and queued log requests first, then auto-log. All-zero counts
  * mean it was idle. */
 int worker_tick(worker *w, struct worker_counts *counts, char *err);

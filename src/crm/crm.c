@@ -38,8 +38,8 @@ static void crm_names(char *out, size_t len)
 }
 
 /* On success *out is a handle the caller closes with crm_close; on error *out is NULL and
- * nothing needs closing. */
-int crm_open(const char *name, const char *config, crm **out, char *err)
+ * nothing needs closing. st: open in that store where the connector can (NULL: never). */
+static int open_connector(const char *name, const char *config, store *st, crm **out, char *err)
 {
     *out = NULL;
     const struct crm_ops *ops = crm_find(name);
@@ -50,7 +50,8 @@ int crm_open(const char *name, const char *config, crm **out, char *err)
                        name ? name : "", names);
     }
     crm *c = NULL;
-    int rc = ops->open(&c, config ? config : "", err);
+    int rc = st && ops->open_in_store ? ops->open_in_store(&c, st, config ? config : "", err)
+                                      : ops->open(&c, config ? config : "", err);
     if (rc) {
         /* A connector that failed owns nothing the caller must free. */
         return rc;
@@ -58,6 +59,16 @@ int crm_open(const char *name, const char *config, crm **out, char *err)
     if (!c->ops) c->ops = ops;
     *out = c;
     return 0;
+}
+
+int crm_open(const char *name, const char *config, crm **out, char *err)
+{
+    return open_connector(name, config, NULL, out, err);
+}
+
+int crm_open_in_store(const char *name, const char *config, store *st, crm **out, char *err)
+{
+    return open_connector(name, config, st, out, err);
 }
 
 void crm_close(crm *c)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../core/call.h"
+#include "../store/store.h"
 
 #define CRM_MAX_MATCHES 16 /* contacts returned per lookup; `total` may be larger */
 #define CRM_MAX_PHONES 8   /* phone numbers kept per contact */
@@ -99,6 +100,9 @@ struct crm_ops {
 
     /* config: connector-specific "key=value;key=value" text. */
     int (*open)(crm **out, const char *config, char *err);
+    /* Optional (may be NULL): opens the connector with its data in crmlog's store st, on the
+     * store's own connection (crm_open_in_store). */
+    int (*open_in_store)(crm **out, store *st, const char *config, char *err);
     void (*close)(crm *c);
 
     /* Contacts whose phone matches `number` (E.164, or a formatted variant when
@@ -140,6 +144,10 @@ struct crm {
     const struct crm_ops *ops;
     /* The lookups the views of this handle remember (view.c), freed by crm_close. */
     struct match_memo *memo;
+    /* 1 when the handle works on its store's connection (crm_open_in_store): its reads and
+     * writes join the store's transactions, so a log and the store's record of it commit
+     * together, and a batch may run inside a store transaction. */
+    int in_store;
 };
 
 extern const struct crm_ops crm_local;
@@ -149,6 +157,11 @@ const struct crm_ops *crm_find(const char *name);
 
 /* Opens connector `name` with config; on error *out is NULL. Close with crm_close. */
 int crm_open(const char *name, const char *config, crm **out, char *err);
+/* Opens connector `name` with its data in the store st where it can: the embedded CRM then
+ * keeps its tables in the store's database and works on the store's connection (in_store;
+ * config without path=). A connector that cannot (a remote CRM) opens as crm_open does.
+ * Close the CRM before the store. */
+int crm_open_in_store(const char *name, const char *config, store *st, crm **out, char *err);
 void crm_close(crm *c);
 
 /* The declared field `name`, or NULL. */

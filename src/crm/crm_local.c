@@ -120,6 +120,9 @@ static const char *const local_migrations[] = {
     X(SAVEPOINT, "SAVEPOINT crm_local_op")                                                         \
     X(RELEASE, "RELEASE crm_local_op")                                                             \
     X(ROLLBACK_TO, "ROLLBACK TO crm_local_op")                                                     \
+    X(BATCH_SAVEPOINT, "SAVEPOINT crm_batch")                                                      \
+    X(BATCH_RELEASE, "RELEASE crm_batch")                                                          \
+    X(BATCH_ROLLBACK_TO, "ROLLBACK TO crm_batch")                                                  \
     /* Two b-tree searches per contact, in id order straight from the (e164, contact_id) index;    \
      * a contact with the number twice comes twice in a row and is skipped in C. */                \
     X(FIND, "SELECT c.id, c.name, c.phones FROM crm_phones p"                                      \
@@ -158,13 +161,15 @@ static const char *const local_sql[ST_COUNT] = {
 #undef LOCAL_SQL_
 };
 
-/* The handle. Owns db and every statement in st; freed by local_close. */
+/* The handle. Owns every statement in st, and db unless it is the store's (base.in_store:
+ * borrowed); freed by local_close. */
 struct crm_local {
     struct crm base; /* first, so a crm * is a struct crm_local * */
     sqlite3 *db;
     char region[LOCAL_REGION_LEN]; /* for numbers written without a country code */
     sqlite3_stmt *st[ST_COUNT];
     int reading; /* a read group (read_begin) is open */
+    int nested;  /* the batch is a savepoint in the store's transaction */
     struct sqlbusy_turn turn;
 };
 
@@ -224,12 +229,19 @@ static void local_column_copy(sqlite3_stmt *s, int col, char *out, size_t len)
 
 /* Starts an atomic unit: its own BEGIN IMMEDIATE transaction outside a batch, a SAVEPOINT
  * inside one. *owned says which, for local_tx_end. */
+/* A read group ends where a write begins, so a write never upgrades a stale snapshot: this
+ * handle's own, or the store's on a shared connection. Every write transaction begins
+ * IMMEDIATE, so an open one that is not writing is a read group. */
+static void local_end_reads(struct crm_local *l)
+{
+    if (!sqlite3_get_autocommit(l->db) && sqlite3_txn_state(l->db, NULL) != SQLITE_TXN_WRITE)
+        local_exec(l, ST_COMMIT, "ending reads", NULL);
+    l->reading = 0;
+}
+
 static int local_tx_begin(struct crm_local *l, int *owned, char *err)
 {
-    if (l->reading) { /* a read group ends where a write begins: no stale-snapshot upgrade */
-        l->reading = 0;
-        local_exec(l, ST_COMMIT, "ending reads", NULL);
-    }
+    local_end_reads(l);
     *owned = sqlite3_get_autocommit(l->db);
     return local_exec(l, *owned ? ST_BEGIN : ST_SAVEPOINT, "begin", err);
 }
@@ -317,10 +329,11 @@ static int local_config_pair(const char *k, size_t klen, const char *v, size_t v
                    (int)(klen > 64 ? 64 : klen), k);
 }
 
-/* "path=FILE;region=CC": path required, region defaults to US, nothing else allowed; empty
- * items (";;", a trailing ';') are ignored. *path is the caller's to mem_free, also on error
- * (may be NULL then). */
-static int local_parse_config(const char *config, char **path, char *region, char *err)
+/* "path=FILE;region=CC": path required (in_store: not allowed, the store's database is the
+ * file), region defaults to US, nothing else allowed; empty items (";;", a trailing ';')
+ * are ignored. *path is the caller's to mem_free, also on error (may be NULL then). */
+static int local_parse_config(const char *config, int in_store, char **path, char *region,
+                              char *err)
 {
     int rc, have_region = 0;
     *path = NULL;
@@ -340,7 +353,10 @@ static int local_parse_config(const char *config, char **path, char *region, cha
         }
         p += len + (end ? 1 : 0);
     }
-    if (!*path) return err_set(err, ERR_INVAL, "local CRM config: path=FILE is required");
+    if (in_store && *path)
+        return err_set(err, ERR_INVAL, "local CRM config: no path here, it is the store's file");
+    if (!in_store && !*path)
+        return err_set(err, ERR_INVAL, "local CRM config: path=FILE is required");
     return 0;
 }
 
@@ -417,11 +433,47 @@ static void local_close(crm *c)
     if (!l) return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(l->st[i]);
-    /* An open batch is rolled back. */
-    if (l->db && !sqlite3_get_autocommit(l->db)) sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    /* An open batch is rolled back; on the store's connection only a transaction this handle
+     * began (it holds the write turn for it), the rest being the store's. */
+    if (l->db && !sqlite3_get_autocommit(l->db) && (!l->base.in_store || l->turn.held))
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
     if (l->db) sqlbusy_settle(&l->turn, l->db);
-    sqlite3_close_v2(l->db);
+    if (!l->base.in_store) sqlite3_close_v2(l->db);
     mem_free(l);
+}
+
+/* Migrates the crm_* tables and prepares the statements on l->db. */
+static int local_prepare(struct crm_local *l, char *err)
+{
+    int rc = local_migrate(l, err);
+    for (int i = 0; i < ST_COUNT && !rc; i++) {
+        int src =
+            sqlite3_prepare_v3(l->db, local_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL);
+        if (src != SQLITE_OK) rc = local_db_fail(l, src, "preparing statements", err);
+    }
+    return rc;
+}
+
+/* In the store's database, on its connection (crm_open_in_store): config is "region=CC". */
+static int local_open_in_store(crm **out, store *st, const char *config, char *err)
+{
+    char *path = NULL;
+    *out = NULL;
+    struct crm_local *l = mem_calloc(1, sizeof *l);
+    if (!l) return err_set(err, ERR_NOMEM, "out of memory");
+    l->base.ops = &crm_local;
+    l->base.in_store = 1;
+    int rc = local_parse_config(config, 1, &path, l->region, err);
+    if (!rc && !(l->db = store_sqlite_db(st)))
+        rc = err_set(err, ERR_UNSUPPORTED, "the local CRM needs an SQLite store");
+    if (!rc) rc = local_prepare(l, err);
+    mem_free(path);
+    if (rc) {
+        local_close(&l->base);
+        return rc;
+    }
+    *out = &l->base;
+    return 0;
 }
 
 /* On success *out is a handle the caller closes with crm_close; on error *out is NULL. */
@@ -441,7 +493,7 @@ static int local_open(crm **out, const char *config, char *err)
         goto out;
     }
     l->base.ops = &crm_local;
-    if ((rc = local_parse_config(config, &path, l->region, err))) goto out;
+    if ((rc = local_parse_config(config, 0, &path, l->region, err))) goto out;
 
     src = sqlite3_open_v2(path, &l->db, flags, NULL);
     if (src != SQLITE_OK) {
@@ -460,15 +512,7 @@ static int local_open(crm **out, const char *config, char *err)
         (rc = local_pragma(l, "PRAGMA foreign_keys=ON", err)) ||
         (rc = local_pragma(l, "PRAGMA mmap_size=" LOCAL_MMAP_SIZE, err)))
         goto out;
-    if ((rc = local_migrate(l, err))) goto out;
-    for (int i = 0; i < ST_COUNT; i++) {
-        src =
-            sqlite3_prepare_v3(l->db, local_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL);
-        if (src != SQLITE_OK) {
-            rc = local_db_fail(l, src, "preparing statements", err);
-            goto out;
-        }
-    }
+    if ((rc = local_prepare(l, err))) goto out;
     *out = &l->base;
     l = NULL;
 out:
@@ -994,8 +1038,10 @@ out:
 static int local_read_begin(crm *c, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
-    if (!sqlite3_get_autocommit(l->db))
+    if (!sqlite3_get_autocommit(l->db)) {
+        if (l->base.in_store) return 0; /* the store's transaction: its reads are ours */
         return err_set(err, ERR_INVAL, "a local CRM transaction is already open");
+    }
     int rc = local_exec(l, ST_BEGIN_READ, "starting reads", err);
     if (rc) return rc;
     l->reading = 1;
@@ -1007,7 +1053,9 @@ static void local_read_end(crm *c)
     struct crm_local *l = (struct crm_local *)c;
     if (!l->reading) return;
     l->reading = 0;
-    if (!sqlite3_get_autocommit(l->db)) local_exec(l, ST_COMMIT, "ending reads", NULL);
+    /* Not a write transaction the store began since (it ended the reads first). */
+    if (!sqlite3_get_autocommit(l->db) && sqlite3_txn_state(l->db, NULL) != SQLITE_TXN_WRITE)
+        local_exec(l, ST_COMMIT, "ending reads", NULL);
 }
 
 static int local_contacts_version(crm *c, int64_t *out, char *err)
@@ -1020,15 +1068,19 @@ static int local_contacts_version(crm *c, int64_t *out, char *err)
     return rc == SQLITE_ROW ? 0 : local_db_fail(l, rc, "reading the contacts' version", err);
 }
 
+/* A batch is a write transaction of its own, or, inside a transaction of the store it shares
+ * the connection with, a savepoint in it: then the store's commit keeps it. */
 static int local_batch_begin(crm *c, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
-    if (l->reading) {
-        l->reading = 0;
-        local_exec(l, ST_COMMIT, "ending reads", NULL);
+    local_end_reads(l);
+    if (!sqlite3_get_autocommit(l->db)) {
+        if (!l->base.in_store || l->nested)
+            return err_set(err, ERR_INVAL, "a local CRM batch is already open");
+        int rc = local_exec(l, ST_BATCH_SAVEPOINT, "starting a batch", err);
+        l->nested = rc == 0;
+        return rc;
     }
-    if (!sqlite3_get_autocommit(l->db))
-        return err_set(err, ERR_INVAL, "a local CRM batch is already open");
     return local_exec(l, ST_BEGIN, "starting a batch", err);
 }
 
@@ -1037,7 +1089,16 @@ static int local_batch_begin(crm *c, char *err)
 static int local_batch_end(crm *c, int commit, char *err)
 {
     struct crm_local *l = (struct crm_local *)c;
-    int rc;
+    int rc = 0;
+    if (l->nested) {
+        l->nested = 0;
+        if (commit && (rc = local_exec(l, ST_BATCH_RELEASE, "ending a batch", err)) == 0) return 0;
+        /* The savepoint is gone if SQLite rolled the whole transaction back: then these fail
+         * harmlessly, and the store's commit reports it. */
+        int undo = local_exec(l, ST_BATCH_ROLLBACK_TO, "rolling back a batch", commit ? NULL : err);
+        local_exec(l, ST_BATCH_RELEASE, "rolling back a batch", NULL);
+        return commit ? rc : undo;
+    }
     sqlbusy_settle(&l->turn, l->db);
     if (sqlite3_get_autocommit(l->db)) {
         /* No transaction: none was begun, or SQLite already rolled it back after an error. */
@@ -1105,6 +1166,7 @@ const struct crm_ops crm_local = {
     .fields = local_fields,
     .nfields = sizeof local_fields / sizeof local_fields[0],
     .open = local_open,
+    .open_in_store = local_open_in_store,
     .close = local_close,
     .find_contacts = local_find_contacts,
     .get_contact = local_get_contact,

@@ -843,9 +843,9 @@ static void h_contacts_add(struct api_req *r)
     }
     crm *c = r->crm;
     if (strcmp(region, r->crm_region) != 0) {
-        char config[1200];
-        snprintf(config, sizeof config, "path=%s;region=%s", r->db_file, region);
-        if ((rc = crm_open("local", config, &own, r->err))) {
+        char config[16];
+        snprintf(config, sizeof config, "region=%.2s", region);
+        if ((rc = crm_open_in_store("local", config, r->st, &own, r->err))) {
             api_fail(r, rc, r->err);
             goto out;
         }

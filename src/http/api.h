@@ -59,7 +59,6 @@ struct api_req {
     crm *crm;
     struct api_pages **pages; /* this thread's remembered history pages (NULL: none) */
     const char *crm_region;   /* the region crm was opened with */
-    const char *db_file;      /* store_file(st), for a CRM handle of another region */
     struct user user;         /* AUTH_USER: the caller; id 0 otherwise */
     const char *body;         /* NUL-terminated; "" when none */
     size_t body_len;

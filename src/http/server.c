@@ -81,6 +81,10 @@ struct writer {
     pthread_t thread;
     store *st;
     crm *crm;
+    /* With the CRM in the store (crm.h: in_store), the writer logs what it queues in the same
+     * transaction, with a worker of its own on its handles: a log costs one commit, and the
+     * server's worker only retries what the CRM could not take. NULL otherwise. */
+    worker *logs;
 };
 
 struct server {
@@ -120,15 +124,15 @@ struct conn {
 
 /* ---------- handles ---------- */
 
-/* Opens a store and an embedded-CRM handle (its numbers read in region). */
+/* Opens a store and an embedded-CRM handle on its connection (its numbers read in region). */
 static int open_handles(const char *db, const char *region, store **st, crm **c, char *err)
 {
     *c = NULL;
     int rc = store_open(db, st, err);
     if (rc) return rc;
-    char config[1200];
-    snprintf(config, sizeof config, "path=%s;region=%s", store_file(*st), region);
-    if ((rc = crm_open("local", config, c, err))) {
+    char config[16];
+    snprintf(config, sizeof config, "region=%s", region);
+    if ((rc = crm_open_in_store("local", config, *st, c, err))) {
         store_close(*st);
         *st = NULL;
     }
@@ -232,10 +236,11 @@ static void use_own_handles(struct api_req *r)
 
 /* The deferred parts (api.h) of the requests in list, on the handles st and c: one
  * transaction, a part each, one commit; then their replies, in one read group of each
- * handle. With lease_ms > 0 queued logs are claimed as they are stored and handed to the
- * worker after the commit (it skips a claim of its own). Returns whether any writes were
- * kept (the worker has work). */
-static int write_parts(store *st, crm *c, struct conn *list, int64_t lease_ms)
+ * handle. With lease_ms > 0 queued logs are claimed as they are stored, then logged by logs
+ * (worker_log_handed) in the same transaction, or without it handed to the server's worker
+ * after the commit (it skips a claim of its own). Returns whether the server's worker has
+ * work. */
+static int write_parts(store *st, crm *c, worker *logs, struct conn *list, int64_t lease_ms)
 {
     char err[ERR_LEN];
     int rc = store_begin(st, err), kept = 0;
@@ -258,19 +263,28 @@ static int write_parts(store *st, crm *c, struct conn *list, int64_t lease_ms)
             kept += keep;
         }
     }
+    int handed = 0, retry = 0;
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        if (r->handoff && !rc && r->status < 400) {
+            worker_hand(logs ? logs : srv->worker, r->user.id, r->handoff_call, r->handoff);
+            handed++;
+        } else {
+            mem_free(r->handoff);
+        }
+        r->handoff = NULL;
+    }
+    if (logs && handed) {
+        struct worker_counts n;
+        if (!rc) rc = worker_log_handed(logs, &n, err);
+        retry = !rc && n.failed; /* left for the server's worker to retry */
+        handed = 0;
+    }
     if (!rc && (rc = store_commit(st, err))) store_rollback(st);
     if (rc) {
         store_rollback(st);
         for (struct conn *cc = list; cc; cc = cc->wnext)
             if (cc->r.status < 400) api_fail(&cc->r, rc, err);
-    }
-    for (struct conn *cc = list; cc; cc = cc->wnext) {
-        struct api_req *r = &cc->r;
-        if (r->handoff && !rc && r->status < 400)
-            worker_hand(srv->worker, r->user.id, r->handoff_call, r->handoff);
-        else
-            mem_free(r->handoff);
-        r->handoff = NULL;
     }
     /* The replies, out of the write turn. */
     int reading = store_read_begin(st, NULL) == 0;
@@ -281,7 +295,7 @@ static int write_parts(store *st, crm *c, struct conn *list, int64_t lease_ms)
     }
     if (crm_reading) c->ops->read_end(c);
     if (reading) store_read_end(st);
-    return !rc && kept;
+    return !rc && (handed || retry || (kept && !logs));
 }
 
 /* Suspends the connection for the writer; 0 when the writer does not take it (then the
@@ -308,7 +322,7 @@ static int writer_push(struct conn *cc, struct MHD_Connection *c)
 
 static void write_batch(struct writer *w, struct conn *list)
 {
-    int wake = write_parts(w->st, w->crm, list, LOGGER_LEASE_MS);
+    int wake = write_parts(w->st, w->crm, w->logs, list, LOGGER_LEASE_MS);
     for (struct conn *cc = list, *next; cc; cc = next) {
         next = cc->wnext; /* cc is the connection's again once resumed */
         struct MHD_Connection *c = cc->mhd;
@@ -628,7 +642,6 @@ static void begin(struct conn *cc, struct MHD_Connection *c, const char *url, co
     r->crm = t->crm;
     r->pages = &t->pages;
     r->crm_region = t->region;
-    r->db_file = store_file(t->st);
     /* A request with a body is authenticated before the body is read; one without, in
      * finish, inside its read group. */
     if (r->route->body != BODY_NONE && authenticate(r, c)) {
@@ -719,7 +732,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (cc->r.deferred) {
         if (writer_push(cc, c)) return MHD_YES; /* replied when the writer resumes it */
         cc->wnext = NULL; /* no writer (shutting down): on this thread's own handles */
-        if (write_parts(cc->r.st, cc->r.crm, cc, 0)) api_wake_worker();
+        if (write_parts(cc->r.st, cc->r.crm, NULL, cc, 0)) api_wake_worker();
         use_own_handles(&cc->r);
     }
     return send_reply(cc, c);
@@ -904,14 +917,12 @@ int server_run(const struct config *cfg, char *err)
     if ((rc = sqlwal_start(store_file(s.wst), err))) goto out;
     store_close(s.wst);
     s.wst = NULL;
-    if ((rc = store_open(cfg->db, &s.wst, err))) goto out;
-    char config[1200];
-    snprintf(config, sizeof config, "path=%s;region=%s", store_file(s.wst), s.region);
-    if ((rc = crm_open("local", config, &s.wcrm, err))) goto out;
+    if ((rc = open_handles(cfg->db, s.region, &s.wst, &s.wcrm, err))) goto out;
     if ((rc = open_handles(cfg->db, s.region, &s.w.st, &s.w.crm, err))) goto out;
     struct worker_opts wo = {.retry_initial_ms = cfg->retry_initial_ms,
                              .retry_max_ms = cfg->retry_max_ms};
     if ((rc = worker_new(s.wst, s.wcrm, &wo, &s.worker, err))) goto out;
+    if (s.w.crm->in_store && (rc = worker_new(s.w.st, s.w.crm, &wo, &s.w.logs, err))) goto out;
     /* Requests the server before this one had claimed (handed to its worker) are its
      * worker's to take now. */
     if ((rc = store_requests_release(s.wst, err))) goto out;
@@ -1000,6 +1011,7 @@ out:
         api_pages_free(t->pages);
         mem_free(t);
     }
+    worker_free(s.w.logs);
     worker_free(s.worker);
     if (s.wcrm) crm_close(s.wcrm);
     if (s.wst) store_close(s.wst);

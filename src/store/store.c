@@ -31,6 +31,11 @@ const char *store_file(const store *s)
     return s->ops->file(s);
 }
 
+struct sqlite3 *store_sqlite_db(store *s)
+{
+    return s->ops->sqlite_db ? s->ops->sqlite_db(s) : NULL;
+}
+
 int store_begin(store *s, char *err)
 {
     return s->ops->begin(s, err);

@@ -26,6 +26,11 @@ int store_open(const char *url, store **out, char *err);
 void store_close(store *s);
 /* The file of an SQLite store ("" for other backends); borrowed from the handle. */
 const char *store_file(const store *s);
+/* The connection of an SQLite store (NULL for other backends), for a part that keeps its
+ * tables in the same database and joins the store's transactions (the embedded CRM).
+ * Borrowed: valid until store_close, on the handle's thread. */
+struct sqlite3;
+struct sqlite3 *store_sqlite_db(store *s);
 
 /* Transactions group writes (imports are all or nothing). Not nested. */
 int store_begin(store *s, char *err);

@@ -433,9 +433,12 @@ static int sq_open(const char *path, store **out, char *err)
     }
     sqlbusy_install(s->db, 5000);
     sqlwal_install(s->db);
+    /* temp_store=MEMORY keeps savepoint journals in memory: a batch of logs in a savepoint
+     * (the embedded CRM's, inside a store transaction) journals a few hundred kilobytes,
+     * which SQLite otherwise writes to a temporary file past 64 KiB, a syscall per page. */
     if ((rc = exec(s,
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   " PRAGMA foreign_keys=ON",
+                   " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY",
                    err)))
         goto out;
     if ((rc = migrate(s, err))) goto out;
@@ -460,9 +463,26 @@ static const char *sq_file(const store *base)
     return ((const struct sq_store *)base)->file;
 }
 
+static sqlite3 *sq_db(store *base)
+{
+    return ((struct sq_store *)base)->db;
+}
+
+/* A read group ends where a write begins (so a write never upgrades a stale snapshot): the
+ * store's own, or one the embedded CRM began on this connection. Every write transaction
+ * here begins IMMEDIATE, so an open one that is not writing is a read group. */
+static void end_reads(struct sq_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db) && sqlite3_txn_state(s->db, NULL) != SQLITE_TXN_WRITE)
+        exec(s, "COMMIT", NULL);
+    s->reading = 0;
+}
+
 static int sq_begin(store *base, char *err)
 {
-    return exec((struct sq_store *)base, "BEGIN IMMEDIATE", err);
+    struct sq_store *s = (struct sq_store *)base;
+    end_reads(s);
+    return exec(s, "BEGIN IMMEDIATE", err);
 }
 
 static int sq_commit(store *base, char *err)
@@ -498,7 +518,9 @@ static void sq_read_end(store *base)
     struct sq_store *s = (struct sq_store *)base;
     if (!s->reading) return;
     s->reading = 0;
-    if (!sqlite3_get_autocommit(s->db)) exec(s, "COMMIT", NULL);
+    /* Not a write transaction the embedded CRM began since (it ended the reads first). */
+    if (!sqlite3_get_autocommit(s->db) && sqlite3_txn_state(s->db, NULL) != SQLITE_TXN_WRITE)
+        exec(s, "COMMIT", NULL);
 }
 
 static int sq_rollback(store *base)
@@ -914,11 +936,8 @@ static int sq_call_candidates(store *base, int64_t user, int64_t call_id, char *
  * stale snapshot), a SAVEPOINT inside one. */
 static int unit_begin(struct sq_store *s, int *owned, char *err)
 {
-    *owned = sqlite3_get_autocommit(s->db) || s->reading;
-    if (*owned && s->reading) {
-        s->reading = 0; /* a read group ends where a write begins */
-        exec(s, "COMMIT", NULL);
-    }
+    end_reads(s);
+    *owned = sqlite3_get_autocommit(s->db);
     return exec(s, *owned ? "BEGIN IMMEDIATE" : "SAVEPOINT unit", err);
 }
 
@@ -1288,6 +1307,7 @@ const struct store_ops store_sqlite = {
     .open = sq_open,
     .close = sq_close,
     .file = sq_file,
+    .sqlite_db = sq_db,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
