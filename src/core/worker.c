@@ -284,6 +284,7 @@ static int log_requests(struct users *u, const struct worker_opts *o, struct scr
                         int joined, struct worker_counts *counts, char *err)
 {
     for (size_t i = 0; i < n; i++) {
+        if (s->reqs[i]) continue; /* handed parsed */
         s->reqs[i] = json_loads(s->texts[i], 0, NULL);
         if (!s->reqs[i]) s->reqs[i] = json_object(); /* the API stored valid JSON */
     }
@@ -310,8 +311,8 @@ static int tick_requests(struct users *u, const struct worker_opts *o, struct sc
 
 /* A queued request handed over by the thread that stored it, already claimed. */
 struct handed {
-    int64_t user_id, call_id;
-    char *request;
+    struct call_rec *call; /* as the handing thread's transaction saw it */
+    json_t *req;
     struct handed *next;
 };
 
@@ -323,16 +324,16 @@ struct worker {
     struct handed *head, *tail;
 };
 
-void worker_hand(worker *w, int64_t user, int64_t call_id, char *request)
+void worker_hand(worker *w, struct call_rec *call, json_t *req)
 {
     struct handed *h = mem_alloc(sizeof *h);
     if (!h) { /* its claim runs out, then the store's claim finds it */
-        mem_free(request);
+        mem_free(call);
+        json_decref(req);
         return;
     }
-    h->user_id = user;
-    h->call_id = call_id;
-    h->request = request;
+    h->call = call;
+    h->req = req;
     h->next = NULL;
     pthread_mutex_lock(&w->lock);
     if (w->tail)
@@ -365,13 +366,19 @@ static int log_handed(worker *w, int joined, struct worker_counts *counts, char 
     for (struct handed *h = list, *next; h; h = next) {
         next = h->next;
         char ref[24];
-        snprintf(ref, sizeof ref, "%lld", (long long)h->call_id);
-        /* A call no longer queued was dealt with otherwise: nothing to do. */
-        if (store_call_get(u->st, h->user_id, ref, &s->calls[n], NULL) == 0 && s->calls[n].queued) {
-            s->texts[n++] = h->request;
+        snprintf(ref, sizeof ref, "%lld", (long long)h->call->id);
+        /* Joined, the call is as the handing part left it, in this transaction. Else one no
+         * longer queued was dealt with otherwise: nothing to do. */
+        if (joined) {
+            s->calls[n] = *h->call;
+            s->reqs[n++] = h->req;
+        } else if (store_call_get(u->st, h->call->user_id, ref, &s->calls[n], NULL) == 0 &&
+                   s->calls[n].queued) {
+            s->reqs[n++] = h->req;
         } else {
-            mem_free(h->request);
+            json_decref(h->req);
         }
+        mem_free(h->call);
         mem_free(h);
     }
     if (reading) store_read_end(u->st);
@@ -386,7 +393,8 @@ static void drop_handed(worker *w)
     pthread_mutex_unlock(&w->lock);
     for (struct handed *h = list, *next; h; h = next) {
         next = h->next;
-        mem_free(h->request);
+        mem_free(h->call);
+        json_decref(h->req);
         mem_free(h);
     }
 }

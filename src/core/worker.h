@@ -41,8 +41,9 @@ void worker_free(worker *w);
 
 /* Hands the worker a queued request that was stored already claimed (store_call_request
  * with LOGGER_LEASE_MS), once that is committed: it is logged without a claim of the
- * worker's own. Takes request (mem_alloc'd). Any thread. */
-void worker_hand(worker *w, int64_t user, int64_t call_id, char *request);
+ * worker's own. call is the call as the storing transaction read it, req the request as
+ * stored; takes both (call mem_alloc'd, a reference of req). Any thread. */
+void worker_hand(worker *w, struct call_rec *call, json_t *req);
 
 /* Logs what was handed to w right away, inside the caller's open store transaction, which
  * the caller then commits: for handles whose CRM is in the store (crm.h: in_store), so

@@ -659,10 +659,12 @@ static int queue_log_locked(struct api_req *r, json_t *root, int resolve)
     }
     rc = store_call_request(r->st, r->user.id, c.id, r->out.data, r->handoff_lease_ms, r->err);
     if (!rc && r->handoff_lease_ms > 0) {
-        if ((r->handoff = mem_strdup(r->out.data)))
-            r->handoff_call = c.id;
-        else
+        if ((r->handoff = mem_alloc(sizeof *r->handoff))) {
+            *r->handoff = c;
+            r->handoff_req = json_incref(root);
+        } else {
             rc = err_set(r->err, ERR_NOMEM, "out of memory");
+        }
     }
     buf_reset(&r->out);
     if (rc == ERR_BUSY && strncmp(r->err, "store:", 6) != 0) {

@@ -79,11 +79,11 @@ struct api_req {
     void (*after)(struct api_req *r);
     int64_t after_id;
     /* Set by server.c before deferred runs: a queued log is claimed at once for this long
-     * (0: not), and deferred then leaves the request's text (mem_alloc'd) in handoff and its
-     * call in handoff_call; server.c hands them to the worker once they are committed. */
+     * (0: not), and deferred then leaves its call (mem_alloc'd) in handoff and a reference
+     * of the request in handoff_req; server.c hands them to the worker (worker_hand). */
     int64_t handoff_lease_ms;
-    char *handoff;
-    int64_t handoff_call;
+    struct call_rec *handoff;
+    json_t *handoff_req;
 
     /* out: filled by the handler */
     int status;

@@ -267,12 +267,14 @@ static int write_parts(store *st, crm *c, worker *logs, struct conn *list, int64
     for (struct conn *cc = list; cc; cc = cc->wnext) {
         struct api_req *r = &cc->r;
         if (r->handoff && !rc && r->status < 400) {
-            worker_hand(logs ? logs : srv->worker, r->user.id, r->handoff_call, r->handoff);
+            worker_hand(logs ? logs : srv->worker, r->handoff, r->handoff_req);
             handed++;
         } else {
             mem_free(r->handoff);
+            json_decref(r->handoff_req);
         }
         r->handoff = NULL;
+        r->handoff_req = NULL;
     }
     if (logs && handed) {
         struct worker_counts n;
