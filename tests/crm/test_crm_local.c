@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "crm/crm.h"
+#include "store/store.h"
 
 struct fx {
     char dir[64];
@@ -901,6 +902,81 @@ static void test_batch(void **state)
     free(call);
 }
 
+/* In the store's database, on its connection (crm_open_in_store): a batch inside a store
+ * transaction is part of it (the store's rollback undoes the log too, and a batch rolled back
+ * undoes only the CRM's writes); reads join the store's read group; a write ends a read
+ * group the CRM began, without touching the store's; path= is refused there. */
+static void test_in_store(void **state)
+{
+    struct fx *f = *state;
+    char err[ERR_LEN] = "", id[CALL_ID_LEN], act[CALL_ID_LEN], v[16];
+    store *st = NULL;
+    crm *c = NULL;
+    assert_int_equal(store_open(f->path, &st, err), 0);
+    assert_int_equal(crm_open_in_store("local", f->config, st, &c, err), ERR_INVAL);
+    assert_null(c);
+    assert_int_equal(crm_open_in_store("local", "region=US", st, &c, err), 0);
+    assert_true(c->in_store);
+    assert_false(f->c->in_store);
+    const struct crm_ops *ops = c->ops;
+    add(c, "Shared", "650 555 0110", id);
+    struct counts before = count_rows(f);
+    struct call_rec *call = new_call("sess-s", at("2026-11-20T10:00:00Z"));
+    struct crm_log log = {.user_id = 7, .key = "ks", .contact_id = id, .call = call};
+
+    /* The store rolls back: the log, committed by its batch, goes too. */
+    assert_int_equal(store_begin(st, err), 0);
+    assert_int_equal(ops->batch_begin(c, err), 0);
+    assert_int_equal(ops->batch_begin(c, err), ERR_INVAL);
+    assert_int_equal(ops->log_call(c, &log, act, err), 0);
+    assert_int_equal(ops->batch_end(c, 1, err), 0);
+    assert_int_equal(store_rollback(st), 0);
+    assert_counts_equal(before, count_rows(f));
+
+    /* The batch rolls back, the store commits: the store's write stays, the log does not. */
+    assert_int_equal(store_begin(st, err), 0);
+    assert_int_equal(store_setting_set(st, 1, "region", "GB", err), 0);
+    assert_int_equal(ops->batch_begin(c, err), 0);
+    assert_int_equal(ops->log_call(c, &log, act, err), 0);
+    assert_int_equal(ops->batch_end(c, 0, err), 0);
+    assert_int_equal(store_commit(st, err), 0);
+    assert_counts_equal(before, count_rows(f));
+    assert_int_equal(store_setting_get(st, 1, "region", v, sizeof v, err), 0);
+    assert_string_equal(v, "GB");
+
+    /* Both commit together: one activity, seen from another connection. */
+    assert_int_equal(store_begin(st, err), 0);
+    assert_int_equal(ops->batch_begin(c, err), 0);
+    assert_int_equal(ops->log_call(c, &log, act, err), 0);
+    assert_int_equal(ops->batch_end(c, 1, err), 0);
+    assert_int_equal(count_rows(f).activities, before.activities);
+    assert_int_equal(store_commit(st, err), 0);
+    assert_int_equal(count_rows(f).activities, before.activities + 1);
+
+    /* Reads: the CRM joins the store's read group, which ends them both. */
+    struct crm_contact_list l;
+    assert_int_equal(store_read_begin(st, err), 0);
+    assert_int_equal(ops->read_begin(c, err), 0);
+    assert_int_equal(ops->find_contacts(c, "+16505550110", &l, err), 0);
+    assert_int_equal(l.n, 1);
+    ops->read_end(c);
+    store_read_end(st);
+    /* A store write inside a read group the CRM began ends that group first (no write on a
+     * stale snapshot), and the CRM's end of it leaves the store's writes alone. */
+    assert_int_equal(ops->read_begin(c, err), 0);
+    assert_int_equal(ops->find_contacts(c, "+16505550110", &l, err), 0);
+    assert_int_equal(store_begin(st, err), 0);
+    assert_int_equal(store_setting_set(st, 1, "region", "US", err), 0);
+    ops->read_end(c);
+    assert_int_equal(store_commit(st, err), 0);
+    assert_int_equal(store_setting_get(st, 1, "region", v, sizeof v, err), 0);
+    assert_string_equal(v, "US");
+
+    free(call);
+    crm_close(c);
+    store_close(st);
+}
+
 static void test_list_activities(void **state)
 {
     struct fx *f = *state;
@@ -1073,6 +1149,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_field_helpers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_sms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_activities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failure_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_contacts, setup, teardown),
