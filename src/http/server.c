@@ -9,7 +9,7 @@
  * keep-alive requests reuse, so a request costs no heap of its own beyond jansson's.
  *
  * Shutdown: SIGTERM/SIGINT are blocked in every thread and taken with sigwait() by the
- * thread that called server_run; it stops accepting (MHD_quiesce_daemon), lets requests in
+ * thread that called server_run; it turns new connections away (on_accept), lets requests in
  * flight finish for up to shutdown_grace_s, stops MHD, lets the worker finish its tick, then
  * closes every handle. */
 #include "server.h"
@@ -94,6 +94,7 @@ struct server {
     struct th *ths;       /* every MHD thread's handles */
     int wake, stop;
     atomic_int inflight; /* requests between their first callback and completion */
+    atomic_int closing;  /* shutting down: new connections are turned away */
     char region[3];      /* the first user's region when the server started */
     store *wst;          /* the worker's handles */
     crm *wcrm;
@@ -782,6 +783,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     *socket_context = NULL;
 }
 
+/* New connections while the server stops are closed at once. Not MHD_quiesce_daemon: with a
+ * thread pool on epoll it races libmicrohttpd's own threads (0.9.75: both take the listen
+ * socket out of a thread's epoll set, and the one that comes second aborts the process). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)cls, (void)addr, (void)len;
+    return atomic_load(&srv->closing) ? MHD_NO : MHD_YES;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -884,6 +894,7 @@ int server_run(const struct config *cfg, char *err)
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
     atomic_init(&s.inflight, 0);
+    atomic_init(&s.closing, 0);
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.w.lock, NULL);
     pthread_cond_init(&s.w.cond, NULL);
@@ -939,7 +950,7 @@ int server_run(const struct config *cfg, char *err)
         {MHD_OPTION_END, 0, NULL},
     };
     d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+        flags, 0, on_accept, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->header_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
@@ -970,12 +981,9 @@ int server_run(const struct config *cfg, char *err)
 
 out:
     if (d) {
-        /* Stop accepting; requests in flight (and keep-alive clients) get the grace. */
-        MHD_socket lfd = MHD_quiesce_daemon(d);
-        if (lfd != MHD_INVALID_SOCKET) {
-            close(lfd);
-            fd = -1;
-        }
+        /* Turn new connections away; requests in flight (and keep-alive clients) get the
+         * grace. */
+        atomic_store(&s.closing, 1);
         pthread_mutex_lock(&s.lock);
         s.stop = 1;
         pthread_cond_signal(&s.cond);
@@ -988,7 +996,7 @@ out:
         }
         writer_drain(&s.w);
         MHD_stop_daemon(d);
-        fd = -1; /* MHD closed it when it was not quiesced */
+        fd = -1; /* MHD closed it */
     }
     if (s.w.running) {
         pthread_mutex_lock(&s.w.lock);
