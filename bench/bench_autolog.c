@@ -108,17 +108,16 @@ out:
 /* One timed pass over a copy of the template. */
 static int run_pass(const char *db, double *secs, double *cpu, struct worker_counts *n, char *err)
 {
-    char config[BENCH_PATH_LEN + 64];
     store *st = NULL;
     crm *c = NULL;
     struct user user;
     struct logger lg;
     int rc;
 
-    snprintf(config, sizeof config, "path=%s;region=US", db);
+    /* As `crmlog autolog` opens them: the embedded CRM on the store's connection. */
     if ((rc = store_open(db, &st, err))) goto out;
     if ((rc = store_user_get(st, NULL, &user, err))) goto out;
-    if ((rc = crm_open("local", config, &c, err))) goto out;
+    if ((rc = crm_open_in_store("local", "region=US", st, &c, err))) goto out;
     if ((rc = logger_init(&lg, st, c, &user, err))) goto out;
     double t0 = bench_now(), c0 = bench_cpu();
     static const struct worker_opts opts = {.retry_initial_ms = 60000, .retry_max_ms = 3600000};

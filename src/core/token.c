@@ -1,6 +1,7 @@
 #include "token.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -22,13 +23,28 @@ int token_new(char *out, char *err)
     return 0;
 }
 
+/* SHA-256 fetched once: every authenticated request hashes its token, and OpenSSL 3 looks the
+ * algorithm up again on each implicit use. Kept for the process's life. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void token_hash(const char *token, char *out)
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (!EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL)) len = 0;
-    for (unsigned int i = 0; i < len && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    pthread_once(&sha256_once, sha256_fetch);
+    const EVP_MD *alg = sha256 ? sha256 : EVP_sha256();
+    if (!EVP_Digest(token, strlen(token), md, &len, alg, NULL)) len = 0;
+    for (unsigned int i = 0; i < len && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
     out[len ? 64 : 0] = '\0';
 }
 

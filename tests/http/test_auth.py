@@ -1,5 +1,6 @@
 """Users and isolation: tokens are shown once and stored only as hashes; every /api/v1 route
 needs the user's bearer token; a second user sees and changes nothing of the first user's."""
+import hashlib
 import os
 import sqlite3
 import sys
@@ -81,6 +82,14 @@ def run(t):
     t.check(tok_c.startswith("crml_") and tok_c not in (tok_a, tok_b),
             "users add --json prints a new token")
     token_nowhere(t, t.db, [tok_a, tok_b, tok_c], "after users add")
+    con = sqlite3.connect(t.db)
+    try:
+        stored = dict(con.execute("SELECT name, token_hash FROM users").fetchall())
+    finally:
+        con.close()
+    t.eq(stored, {n: hashlib.sha256(k.encode()).hexdigest()
+                  for n, k in (("agent", tok_a), ("bob", tok_b), ("carol", tok_c))},
+         "each user's token is stored as its SHA-256, in lowercase hex")
 
     srv = t.start()
     # ---- every /api/v1 user route needs the bearer token ----
