@@ -365,10 +365,10 @@ static int log_handed(worker *w, int joined, struct worker_counts *counts, char 
     int reading = !joined && store_read_begin(u->st, NULL) == 0;
     for (struct handed *h = list, *next; h; h = next) {
         next = h->next;
-        char ref[24];
-        snprintf(ref, sizeof ref, "%lld", (long long)h->call->id);
         /* Joined, the call is as the handing part left it, in this transaction. Else one no
          * longer queued was dealt with otherwise: nothing to do. */
+        char ref[24];
+        if (!joined) snprintf(ref, sizeof ref, "%lld", (long long)h->call->id);
         if (joined) {
             s->calls[n] = *h->call;
             s->reqs[n++] = h->req;
