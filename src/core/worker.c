@@ -368,16 +368,13 @@ static int log_handed(worker *w, int joined, struct worker_counts *counts, char 
         /* Joined, the call is as the handing part left it, in this transaction. Else one no
          * longer queued was dealt with otherwise: nothing to do. */
         char ref[24];
-        if (!joined) snprintf(ref, sizeof ref, "%lld", (long long)h->call->id);
-        if (joined) {
-            s->calls[n] = *h->call;
+        snprintf(ref, sizeof ref, "%lld", (long long)h->call->id);
+        if (joined) s->calls[n] = *h->call;
+        if (joined || (store_call_get(u->st, h->call->user_id, ref, &s->calls[n], NULL) == 0 &&
+                       s->calls[n].queued))
             s->reqs[n++] = h->req;
-        } else if (store_call_get(u->st, h->call->user_id, ref, &s->calls[n], NULL) == 0 &&
-                   s->calls[n].queued) {
-            s->reqs[n++] = h->req;
-        } else {
+        else
             json_decref(h->req);
-        }
         mem_free(h->call);
         mem_free(h);
     }

@@ -227,8 +227,6 @@ static void local_column_copy(sqlite3_stmt *s, int col, char *out, size_t len)
     out[n] = '\0';
 }
 
-/* Starts an atomic unit: its own BEGIN IMMEDIATE transaction outside a batch, a SAVEPOINT
- * inside one. *owned says which, for local_tx_end. */
 /* A read group ends where a write begins, so a write never upgrades a stale snapshot: this
  * handle's own, or the store's on a shared connection. Every write transaction begins
  * IMMEDIATE, so an open one that is not writing is a read group. */
@@ -239,6 +237,8 @@ static void local_end_reads(struct crm_local *l)
     l->reading = 0;
 }
 
+/* Starts an atomic unit: its own BEGIN IMMEDIATE transaction outside a batch, a SAVEPOINT
+ * inside one. *owned says which, for local_tx_end. */
 static int local_tx_begin(struct crm_local *l, int *owned, char *err)
 {
     local_end_reads(l);

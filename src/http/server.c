@@ -235,6 +235,23 @@ static void use_own_handles(struct api_req *r)
     r->pages = &tl_th->pages;
 }
 
+/* Hands the queued logs the deferred parts in list left (api.h: handoff) to w, or frees them
+ * when w is NULL. */
+static void hand_requests(struct conn *list, worker *w)
+{
+    for (struct conn *cc = list; cc; cc = cc->wnext) {
+        struct api_req *r = &cc->r;
+        if (r->handoff && w && r->status < 400) {
+            worker_hand(w, r->handoff, r->handoff_req);
+        } else {
+            mem_free(r->handoff);
+            json_decref(r->handoff_req);
+        }
+        r->handoff = NULL;
+        r->handoff_req = NULL;
+    }
+}
+
 /* The deferred parts (api.h) of the requests in list, on the handles st and c: one
  * transaction, a part each, one commit; then their replies, in one read group of each
  * handle. With lease_ms > 0 queued logs are claimed as they are stored, then logged by logs
@@ -264,24 +281,12 @@ static int write_parts(store *st, crm *c, worker *logs, struct conn *list, int64
             kept += keep;
         }
     }
-    int handed = 0, retry = 0;
-    for (struct conn *cc = list; cc; cc = cc->wnext) {
-        struct api_req *r = &cc->r;
-        if (r->handoff && !rc && r->status < 400) {
-            worker_hand(logs ? logs : srv->worker, r->handoff, r->handoff_req);
-            handed++;
-        } else {
-            mem_free(r->handoff);
-            json_decref(r->handoff_req);
-        }
-        r->handoff = NULL;
-        r->handoff_req = NULL;
-    }
-    if (logs && handed) {
+    if (logs && !rc) {
+        /* Logged inside the transaction. What the CRM could not take waits out its backoff,
+         * then the worker's rounds find it. */
+        hand_requests(list, logs);
         struct worker_counts n;
-        if (!rc) rc = worker_log_handed(logs, &n, err);
-        retry = !rc && n.failed; /* left for the server's worker to retry */
-        handed = 0;
+        rc = worker_log_handed(logs, &n, err);
     }
     if (!rc && (rc = store_commit(st, err))) store_rollback(st);
     if (rc) {
@@ -289,6 +294,8 @@ static int write_parts(store *st, crm *c, worker *logs, struct conn *list, int64
         for (struct conn *cc = list; cc; cc = cc->wnext)
             if (cc->r.status < 400) api_fail(&cc->r, rc, err);
     }
+    /* The server's worker only once committed: it reads what it is handed. */
+    hand_requests(list, rc ? NULL : srv->worker);
     /* The replies, out of the write turn. */
     int reading = store_read_begin(st, NULL) == 0;
     int crm_reading = c->ops->read_begin && c->ops->read_begin(c, NULL) == 0;
@@ -298,7 +305,7 @@ static int write_parts(store *st, crm *c, worker *logs, struct conn *list, int64
     }
     if (crm_reading) c->ops->read_end(c);
     if (reading) store_read_end(st);
-    return !rc && (handed || retry || (kept && !logs));
+    return !rc && kept && !logs;
 }
 
 /* Suspends the connection for the writer; 0 when the writer does not take it (then the
