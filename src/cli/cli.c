@@ -794,7 +794,7 @@ static int load_config(struct ctx *x, int argc, char **argv, struct config *cfg,
 static int cmd_serve(struct ctx *x, int argc, char **argv)
 {
     struct config cfg;
-    int i, rc = load_config(x, argc, argv, &cfg, &i);
+    int i = 0, rc = load_config(x, argc, argv, &cfg, &i);
     if (rc) return rc;
     if (i != argc) return usage_error(x, "serve takes no operands");
     if ((rc = server_run(&cfg, x->err))) return fail_err(x, rc);
@@ -818,7 +818,7 @@ static int cmd_config(struct ctx *x, int argc, char **argv)
             return usage_error(x, "too many options");
     }
     struct config cfg;
-    int i, rc = load_config(x, n, args, &cfg, &i);
+    int i = 0, rc = load_config(x, n, args, &cfg, &i);
     if (rc) return rc;
     if (i != n) return usage_error(x, "config show takes only options");
     config_print(&cfg, stdout, json);
