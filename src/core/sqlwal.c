@@ -11,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "sqlbusy.h"
+#include "sqlvfs.h"
 
 /* New pages in the log (16 MB) that wake the thread: many more than SQLite's own 1000, so
  * a page written often is copied to the database once for many commits. */
@@ -136,6 +137,7 @@ static void *run(void *arg)
 
 int sqlwal_start(const char *path, char *err)
 {
+    sqlvfs_register();
     if (sqlite3_open_v2(path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)) {
         int rc = err_set(err, ERR_IO, "cannot open %s for checkpoints: %s", path,
                          g.db ? sqlite3_errmsg(g.db) : "out of memory");

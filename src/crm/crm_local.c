@@ -25,6 +25,7 @@
 #include "../core/err.h"
 #include "../core/mem.h"
 #include "../core/sqlbusy.h"
+#include "../core/sqlvfs.h"
 #include "../core/sqlwal.h"
 #include "../core/phone.h"
 
@@ -495,6 +496,7 @@ static int local_open(crm **out, const char *config, char *err)
     l->base.ops = &crm_local;
     if ((rc = local_parse_config(config, 0, &path, l->region, err))) goto out;
 
+    sqlvfs_register(); /* one write per commit to the log (sqlvfs.h) */
     src = sqlite3_open_v2(path, &l->db, flags, NULL);
     if (src != SQLITE_OK) {
         if (!l->db) {

@@ -10,6 +10,7 @@
 #include "../core/err.h"
 #include "../core/mem.h"
 #include "../core/sqlbusy.h"
+#include "../core/sqlvfs.h"
 #include "../core/sqlwal.h"
 
 /* Each migration is applied once, in order, in its own transaction. Append only. */
@@ -424,6 +425,7 @@ static int sq_open(const char *path, store **out, char *err)
         rc = err_set(err, ERR_NOMEM, "store: out of memory");
         goto out;
     }
+    sqlvfs_register(); /* one write per commit to the log (sqlvfs.h) */
     /* One thread at a time per handle: no SQLite mutex on every call. */
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)) {
