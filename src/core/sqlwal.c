@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +114,7 @@ static void checkpoint(void)
 static void *run(void *arg)
 {
     (void)arg;
+    prctl(PR_SET_NAME, "checkpoint");
     pthread_mutex_lock(&g.lock);
     while (!g.stop) {
         if (!g.due) {

@@ -36,6 +36,11 @@ struct sqlite3 *store_sqlite_db(store *s)
     return s->ops->sqlite_db ? s->ops->sqlite_db(s) : NULL;
 }
 
+int store_cache(store *s, int kib, char *err)
+{
+    return s->ops->cache ? s->ops->cache(s, kib, err) : 0;
+}
+
 int store_begin(store *s, char *err)
 {
     return s->ops->begin(s, err);

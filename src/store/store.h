@@ -31,6 +31,11 @@ const char *store_file(const store *s);
  * Borrowed: valid until store_close, on the handle's thread. */
 struct sqlite3;
 struct sqlite3 *store_sqlite_db(store *s);
+/* Lets the handle keep up to kib KiB of the database in memory (SQLite's default is 2 MiB
+ * a connection). Worth it for a handle that writes most: its own commits keep its pages
+ * valid, while any other connection's commit empties a reader's. A backend without such a
+ * cache ignores it. */
+int store_cache(store *s, int kib, char *err);
 
 /* Transactions group writes (imports are all or nothing). Not nested. */
 int store_begin(store *s, char *err);

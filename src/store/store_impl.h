@@ -11,7 +11,8 @@ struct store_ops {
     int (*open)(const char *target, store **out, char *err);
     void (*close)(store *s);
     const char *(*file)(const store *s);
-    struct sqlite3 *(*sqlite_db)(store *s); /* optional: NULL for other backends */
+    struct sqlite3 *(*sqlite_db)(store *s);     /* optional: NULL for other backends */
+    int (*cache)(store *s, int kib, char *err); /* optional */
     int (*begin)(store *s, char *err);
     int (*commit)(store *s, char *err);
     int (*rollback)(store *s);

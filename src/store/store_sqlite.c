@@ -470,6 +470,13 @@ static sqlite3 *sq_db(store *base)
     return ((struct sq_store *)base)->db;
 }
 
+static int sq_cache(store *base, int kib, char *err)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=%d", kib > 0 ? -kib : -1);
+    return exec((struct sq_store *)base, sql, err);
+}
+
 /* A read group ends where a write begins (so a write never upgrades a stale snapshot): the
  * store's own, or one the embedded CRM began on this connection. Every write transaction
  * here begins IMMEDIATE, so an open one that is not writing is a read group. */
@@ -1310,6 +1317,7 @@ const struct store_ops store_sqlite = {
     .close = sq_close,
     .file = sq_file,
     .sqlite_db = sq_db,
+    .cache = sq_cache,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
