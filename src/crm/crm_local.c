@@ -35,9 +35,9 @@
 #define LOCAL_SMS_BODY_MAX 4194304            /* one day of SMS with one contact, at most */
 #define LOCAL_DAY_LEN 11                      /* "YYYY-MM-DD" + NUL */
 #define LOCAL_MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
-/* Reads through a memory map instead of one pread per page: number lookups among a million
- * contacts touch pages all over the file, and on a VM each syscall costs microseconds. Only
- * address space: the pages are the OS page cache, shared by every handle. */
+/* No memory map: SQLite drops a connection's whole mapping at its next read after any other
+ * connection's commit, so under a stream of logs every lookup paid for mapping the file
+ * again (docs/design.md). */
 #define LOCAL_MMAP_SIZE "0"
 
 /* Numbered migrations: entry i takes the crm_* schema from version i to i+1. Append only;
