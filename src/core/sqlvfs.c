@@ -84,6 +84,8 @@ static int log_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
 {
     atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
     const unsigned char *d = data;
+    /* This is the page of a commit frame: taken before a flush for room forgets it. */
+    int ends_commit = amt != FRAME_HDR_LEN && p->commit;
     int rc;
     if (amt == FRAME_HDR_LEN && memcmp(p->salt, d + 8, sizeof p->salt) != 0) {
         /* The log started over (here or through another connection): a new generation. */
@@ -111,7 +113,7 @@ static int log_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
         p->commit = be32(d + 4) != 0; /* the database's size after a commit, else 0 */
         return SQLITE_OK;
     }
-    return p->commit ? flush(p, 0) : SQLITE_OK;
+    return ends_commit ? flush(p, 0) : SQLITE_OK;
 }
 
 /* ---------- io methods: the log's appends gathered, the rest passed through ---------- */

@@ -299,9 +299,9 @@ static void insert_rows(sqlite3 *db, int from, int count, int len)
 
 /* ---------- the model: the layer over an in-memory file, against direct writes ---------- */
 
-#define M_PAGE 1024
+#define M_PAGE 4096 /* so a commit of 32 frames ends where one write is full */
 #define M_FRAME (FRAME_HDR_LEN + M_PAGE)
-#define M_MAX (HDR_LEN + 4000 * M_FRAME)
+#define M_MAX (HDR_LEN + 2000 * M_FRAME)
 
 static unsigned char disk[M_MAX], ref[M_MAX];
 static sqlite3_int64 disk_len, ref_len;
@@ -365,7 +365,7 @@ static void test_model(void **state)
     int frames = 0, commits = 0, restarts = 0, rewrites = 0;
     for (int round = 0; round < 3000; round++) {
         int op = rand() % 10;
-        if (op == 0 || frames > 3900 || round == 0) { /* the log starts over */
+        if (op == 0 || frames > 1900 || round == 0) { /* the log starts over */
             fill(salt, sizeof salt);
             fill(hdr, sizeof hdr);
             memcpy(hdr + 16, salt, sizeof salt);
@@ -385,7 +385,7 @@ static void test_model(void **state)
         }
         /* A transaction: frames, maybe rewrites of its own earlier frames, then its commit
          * frame (or, as a spill, no commit yet). */
-        int first = frames, n = 1 + rand() % 40, commit = rand() % 4 != 0;
+        int first = frames, n = 1 + rand() % 70, commit = rand() % 4 != 0;
         for (int k = 0; k < n; k++) {
             int last = k == n - 1;
             if (k > 0 && !last && rand() % 6 == 0) {
