@@ -1,5 +1,7 @@
 /* The checkpoint thread: with it running, connections never checkpoint themselves, and
- * the thread copies the log into the database once the log has grown. */
+ * the thread copies the log into the database once the log has grown; it makes the log start
+ * over past the hard size under steady writes, and past the quiet size once writes pause.
+ * White-box (the .c is included) with smaller sizes, in pages of 4 KiB. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +19,12 @@
 
 #include "core/err.h"
 #include "core/sqlbusy.h"
-#include "core/sqlwal.h"
+
+#define SQLWAL_PAGES 400
+#define SQLWAL_QUIET_PAGES 1000
+#define SQLWAL_RESTART_PAGES 4000
+#define SQLWAL_QUIET_MS 1000
+#include "core/sqlwal.c"
 
 static off_t file_size(const char *path)
 {
@@ -74,7 +81,7 @@ static void test_checkpoints_in_the_thread(void **state)
     sqlite3 *db = f.db;
     const char *path = f.path;
     off_t before = file_size(path);
-    /* About 24 MB in commits of one page each: past the thread's 16 MB mark. */
+    /* About 24 MB in commits of one page each: far past the pages that wake the thread. */
     sqlite3_stmt *ins;
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &ins, NULL), SQLITE_OK);
@@ -137,7 +144,9 @@ static unsigned long log_restarts(const char *wal)
 }
 
 /* Under steady writes with readers always in the log, the thread still makes the log start
- * over once it passes 64 MB: 160 MB written make it start over twice at least. */
+ * over, but only once it passes the hard size (not the quiet one, writes never pause): 40000
+ * pages written make it start over twice at least, and the log's file (never cut) reached
+ * the hard size. */
 static void test_log_starts_over_under_readers(void **state)
 {
     (void)state;
@@ -179,6 +188,81 @@ static void test_log_starts_over_under_readers(void **state)
                   restarts, (long long)size, r.reads);
     assert_true(r.reads > 1000);
     assert_true(restarts >= 2);
+    assert_true(size >= (off_t)SQLWAL_RESTART_PAGES * (4096 + 24));
+    fx_close(&f);
+}
+
+/* The log's size in pages, as a passive checkpoint of db reports it. */
+static int log_pages(sqlite3 *db)
+{
+    int frames = -1, done = -1;
+    assert_int_equal(
+        sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &done),
+        SQLITE_OK);
+    return frames;
+}
+
+static void insert_pages(sqlite3 *db, int n)
+{
+    sqlite3_stmt *ins;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &ins, NULL), SQLITE_OK);
+    struct sqlbusy_turn turn = {0};
+    for (int i = 0; i < n; i++) {
+        sqlbusy_take(&turn);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+        sqlbusy_settle(&turn, db);
+    }
+    sqlite3_finalize(ins);
+}
+
+/* A log past the quiet size but under the hard one does not start over while writes go on
+ * (readers in it); once they pause, the thread makes it start over, and the next commit
+ * begins it anew. */
+static void test_log_starts_over_after_a_pause(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", f.path);
+    insert_pages(f.db, 1);
+    pthread_mutex_lock(&g.lock);
+    unsigned long made = g.restarts;
+    pthread_mutex_unlock(&g.lock);
+    /* With a reader always in the log, as in a server: without one, SQLite itself starts the
+     * log over whenever a checkpoint has copied all of it. */
+    struct reader r = {.path = f.path};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, read_on, &r), 0);
+    insert_pages(f.db, 1000); /* two pages a commit: about 2000 in the log */
+    r.stop = 1;
+    pthread_join(th, NULL);
+    pthread_mutex_lock(&g.lock);
+    assert_int_equal(g.restarts, made);
+    pthread_mutex_unlock(&g.lock);
+    unsigned long before = log_restarts(wal);
+    /* The thread looks at a log past the quiet size once a second: restarted within a few
+     * seconds of the pause (a long wait only on a loaded machine). */
+    int waited = 0;
+    unsigned long now = made;
+    for (; waited < 200 && now == made; waited++) {
+        struct timespec ms100 = {0, 100 * 1000 * 1000};
+        nanosleep(&ms100, NULL);
+        pthread_mutex_lock(&g.lock);
+        now = g.restarts;
+        pthread_mutex_unlock(&g.lock);
+    }
+    assert_int_equal(now, made + 1);
+    insert_pages(f.db, 1);
+    unsigned long after = log_restarts(wal);
+    int pages = log_pages(f.db);
+    print_message("the log started over %.1f s after the pause: restarts %lu -> %lu, %d pages "
+                  "in it after one more commit\n",
+                  waited / 10.0, before, after, pages);
+    assert_true(after > before);
+    assert_true(pages >= 1 && pages < 10);
     fx_close(&f);
 }
 
@@ -187,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoints_in_the_thread),
         cmocka_unit_test(test_log_starts_over_under_readers),
+        cmocka_unit_test(test_log_starts_over_after_a_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
