@@ -58,13 +58,10 @@ static struct {
     int fd;       /* the database file, to sync it outside the write turn */
     struct sqlbusy_turn turn;
     atomic_int on;
-    int stop, restarting; /* under lock */
-    /* Atomic, so a commit takes no lock the checkpoint thread may hold while it waits for a
-     * processor (it runs at idle priority): only to wake a thread. */
-    atomic_int due, written, restart_wanted;
-    atomic_int mark;                /* the log's size in pages at the last checkpoint */
-    _Atomic int64_t last_commit_ms; /* CLOCK_MONOTONIC */
-    unsigned long restarts;         /* made by the thread */
+    int stop, due, written, restart_wanted, restarting;
+    int mark;               /* the log's size in pages at the last checkpoint */
+    int64_t last_commit_ms; /* CLOCK_MONOTONIC */
+    unsigned long restarts; /* made by the thread */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .cond = PTHREAD_COND_INITIALIZER,
        .restart_cond = PTHREAD_COND_INITIALIZER,
@@ -90,21 +87,22 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
     (void)arg;
     (void)db;
     (void)name;
-    atomic_store(&g.written, 1);
-    atomic_store(&g.last_commit_ms, now_ms());
-    int mark = atomic_load(&g.mark);
-    if (pages < mark) atomic_store(&g.mark, mark = 0); /* the log started over */
-    int wake = (pages >= mark + SQLWAL_PAGES || pages >= SQLWAL_RESTART_PAGES) &&
-               !atomic_exchange(&g.due, 1);
+    int64_t now = now_ms();
+    pthread_mutex_lock(&g.lock);
+    g.written = 1;
+    g.last_commit_ms = now;
+    if (pages < g.mark) g.mark = 0; /* the log started over */
+    if (!g.due && (pages >= g.mark + SQLWAL_PAGES || pages >= SQLWAL_RESTART_PAGES)) {
+        g.due = 1;
+        pthread_cond_signal(&g.cond);
+    }
     /* Past the hard size the restarting thread is told at once: it copies the log itself
      * if the checkpoint thread gets no processor. */
-    int restart = pages >= SQLWAL_RESTART_PAGES && !atomic_exchange(&g.restart_wanted, 1);
-    if (wake || restart) {
-        pthread_mutex_lock(&g.lock);
-        if (wake) pthread_cond_signal(&g.cond);
-        if (restart) pthread_cond_signal(&g.restart_cond);
-        pthread_mutex_unlock(&g.lock);
+    if (pages >= SQLWAL_RESTART_PAGES && !g.restart_wanted) {
+        g.restart_wanted = 1;
+        pthread_cond_signal(&g.restart_cond);
     }
+    pthread_mutex_unlock(&g.lock);
     return SQLITE_OK;
 }
 
@@ -178,7 +176,9 @@ static int checkpoint(int may_restart)
     /* A passive checkpoint never makes the log start over: under steady load some reader
      * always holds a snapshot in it, and it grows without end (SQLite's "checkpoint
      * starvation"; a gigabyte in ten seconds of logging). */
-    int64_t quiet = now_ms() - atomic_load(&g.last_commit_ms);
+    pthread_mutex_lock(&g.lock);
+    int64_t quiet = now_ms() - g.last_commit_ms;
+    pthread_mutex_unlock(&g.lock);
     if (rc == SQLITE_OK && restart_due(frames, quiet)) {
         due = !may_restart;
         if (may_restart) {
