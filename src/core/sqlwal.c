@@ -1,10 +1,8 @@
-#define _GNU_SOURCE /* SCHED_IDLE */
 #include "sqlwal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -46,26 +44,20 @@
 #define SQLWAL_LEFT 64
 /* How long the thread's checkpoints wait for locks otherwise. */
 #define SQLWAL_BUSY_MS 5000
-/* How long the restarting thread waits for the checkpoint thread to let go. */
-#define SQLWAL_TAKEOVER_MS 2000
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t cond, restart_cond;
-    pthread_t thread, restarter;
-    sqlite3 *db;  /* the checkpoint thread's */
-    sqlite3 *rdb; /* the restarting thread's (and the last checkpoint's, at stop) */
-    int fd;       /* the database file, to sync it outside the write turn */
+    pthread_cond_t cond;
+    pthread_t thread;
+    sqlite3 *db;
+    int fd; /* the database file, to sync it outside the write turn */
     struct sqlbusy_turn turn;
     atomic_int on;
-    int stop, due, written, restart_wanted, restarting;
+    int stop, due, written;
     int mark;               /* the log's size in pages at the last checkpoint */
     int64_t last_commit_ms; /* CLOCK_MONOTONIC */
     unsigned long restarts; /* made by the thread */
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER,
-       .cond = PTHREAD_COND_INITIALIZER,
-       .restart_cond = PTHREAD_COND_INITIALIZER,
-       .fd = -1};
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
 
 static int64_t now_ms(void)
 {
@@ -96,12 +88,6 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
         g.due = 1;
         pthread_cond_signal(&g.cond);
     }
-    /* Past the hard size the restarting thread is told at once: it copies the log itself
-     * if the checkpoint thread gets no processor. */
-    if (pages >= SQLWAL_RESTART_PAGES && !g.restart_wanted) {
-        g.restart_wanted = 1;
-        pthread_cond_signal(&g.restart_cond);
-    }
     pthread_mutex_unlock(&g.lock);
     return SQLITE_OK;
 }
@@ -112,25 +98,10 @@ void sqlwal_install(sqlite3 *db)
 }
 
 /* Copies what it can of the log into the database; *frames is the log's size. */
-static int passive(sqlite3 *db, int *frames)
+static int passive(int *frames)
 {
     int done = 0;
-    return sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, frames, &done);
-}
-
-/* A passive checkpoint on the restarting thread's connection. Only one checkpoint runs at a
- * time (SQLite's checkpoint lock): when the checkpoint thread holds it, starved of processor
- * time, it is interrupted, and lets go as soon as it next runs. */
-static int passive_now(int *frames)
-{
-    int rc = passive(g.rdb, frames);
-    for (int ms = 0; rc == SQLITE_BUSY && ms < SQLWAL_TAKEOVER_MS; ms++) {
-        sqlite3_interrupt(g.db);
-        struct timespec one = {0, 1000000L};
-        nanosleep(&one, NULL);
-        rc = passive(g.rdb, frames);
-    }
-    return rc;
+    return sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, frames, &done);
 }
 
 static void sync_db(void)
@@ -152,27 +123,24 @@ static int restart(int *frames, int wait_ms)
     for (int round = 0; rc == SQLITE_OK && round < SQLWAL_ROUNDS; round++) {
         int before = *frames;
         sync_db();
-        rc = passive_now(frames);
+        rc = passive(frames);
         if (*frames - before < SQLWAL_LEFT) break;
     }
     sync_db();
     if (rc != SQLITE_OK) return rc;
     int done = 0;
-    sqlbusy_install(g.rdb, wait_ms);
+    sqlbusy_install(g.db, wait_ms);
     sqlbusy_take(&g.turn);
-    rc = sqlite3_wal_checkpoint_v2(g.rdb, "main", SQLITE_CHECKPOINT_RESTART, frames, &done);
-    sqlbusy_settle(&g.turn, g.rdb);
-    sqlbusy_install(g.rdb, SQLWAL_BUSY_MS);
+    rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_RESTART, frames, &done);
+    sqlbusy_settle(&g.turn, g.db);
+    sqlbusy_install(g.db, SQLWAL_BUSY_MS);
     return rc;
 }
 
-/* A passive checkpoint, then a restart when one is due and may_restart (on the restarting
- * thread's connection; else on the checkpoint thread's); returns whether one is due still. */
-static int checkpoint(int may_restart)
+static void checkpoint(void)
 {
-    sqlite3 *db = may_restart ? g.rdb : g.db;
-    int frames = 0, restarted = 0, due = 0;
-    int rc = may_restart ? passive_now(&frames) : passive(db, &frames);
+    int frames = 0, restarted = 0;
+    int rc = passive(&frames);
     /* A passive checkpoint never makes the log start over: under steady load some reader
      * always holds a snapshot in it, and it grows without end (SQLite's "checkpoint
      * starvation"; a gigabyte in ten seconds of logging). */
@@ -180,46 +148,26 @@ static int checkpoint(int may_restart)
     int64_t quiet = now_ms() - g.last_commit_ms;
     pthread_mutex_unlock(&g.lock);
     if (rc == SQLITE_OK && restart_due(frames, quiet)) {
-        due = !may_restart;
-        if (may_restart) {
-            rc = restart(&frames,
-                         frames >= SQLWAL_RESTART_PAGES ? SQLWAL_BUSY_MS : SQLWAL_QUIET_WAIT_MS);
-            restarted = rc == SQLITE_OK;
-        }
+        rc = restart(&frames,
+                     frames >= SQLWAL_RESTART_PAGES ? SQLWAL_BUSY_MS : SQLWAL_QUIET_WAIT_MS);
+        restarted = rc == SQLITE_OK;
     }
-    /* Busy: another checkpoint runs (a process's, or this one's restart, which interrupts). */
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_INTERRUPT)
-        log_warnx("event=checkpoint_failed error=\"%s\"", sqlite3_errmsg(db));
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log_warnx("event=checkpoint_failed error=\"%s\"", sqlite3_errmsg(g.db));
     pthread_mutex_lock(&g.lock);
     /* After a restart the next commit starts the log over: nothing is left to look at. */
     g.mark = restarted || frames < 0 ? 0 : frames;
     g.restarts += (unsigned long)restarted;
     pthread_mutex_unlock(&g.lock);
-    return due;
 }
 
-/* At most twenty rounds a second: a log that cannot shrink (a long reader holds it) must not
- * keep a thread spinning. */
-static void pause_round(void)
-{
-    struct timespec pause = {0, 50 * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
-/* The checkpoint thread copies the log on processor time nothing else wants (SCHED_IDLE): a
- * passive checkpoint of 16 MB takes milliseconds of processor, and at normal priority the
- * scheduler would often run it on the writer's processor while the writer, woken, waits.
- * A restart, which holds the writers, runs on the restarting thread at normal priority. */
 static void *run(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "checkpoint");
-    struct sched_param sp = {0};
-    int e = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-    if (e) log_warnx("event=checkpoint_priority error=\"%s\"", strerror(e));
     pthread_mutex_lock(&g.lock);
     while (!g.stop) {
-        if (!g.due || g.restarting) { /* a restart copies meanwhile, and signals its end */
+        if (!g.due) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += 1;
@@ -227,113 +175,52 @@ static void *run(void *arg)
         }
         /* A log past the quiet size is looked at once a second until it starts over, so a
          * pause after steady load finds it. */
-        if (g.stop || g.restarting || !(g.due || g.written || g.mark >= SQLWAL_QUIET_PAGES))
-            continue;
+        if (g.stop || !(g.due || g.written || g.mark >= SQLWAL_QUIET_PAGES)) continue;
         g.due = g.written = 0;
         pthread_mutex_unlock(&g.lock);
-        if (checkpoint(0)) {
-            pthread_mutex_lock(&g.lock);
-            g.restart_wanted = 1;
-            pthread_cond_signal(&g.restart_cond);
-            pthread_mutex_unlock(&g.lock);
-        }
-        pause_round();
+        checkpoint();
+        /* At most twenty a second: a log that cannot shrink (a long reader holds it) must
+         * not keep this thread spinning. */
+        struct timespec pause = {0, 50 * 1000000L};
+        nanosleep(&pause, NULL);
         pthread_mutex_lock(&g.lock);
     }
     pthread_mutex_unlock(&g.lock);
     return NULL;
-}
-
-/* The restarting thread: restarts the log when the checkpoint thread or a commit past the
- * hard size asks. */
-static void *run_restarts(void *arg)
-{
-    (void)arg;
-    prctl(PR_SET_NAME, "restart");
-    pthread_mutex_lock(&g.lock);
-    while (!g.stop) {
-        if (!g.restart_wanted) {
-            pthread_cond_wait(&g.restart_cond, &g.lock);
-            continue;
-        }
-        g.restart_wanted = 0;
-        g.restarting = 1; /* the checkpoint thread starts none meanwhile */
-        pthread_mutex_unlock(&g.lock);
-        checkpoint(1);
-        pthread_mutex_lock(&g.lock);
-        g.restarting = 0;
-        pthread_cond_signal(&g.cond);
-        pthread_mutex_unlock(&g.lock);
-        pause_round();
-        pthread_mutex_lock(&g.lock);
-    }
-    pthread_mutex_unlock(&g.lock);
-    return NULL;
-}
-
-/* Stops the checkpoint thread, and the restarting thread too when restarter. */
-static void stop_threads(int restarter)
-{
-    pthread_mutex_lock(&g.lock);
-    g.stop = 1;
-    pthread_cond_signal(&g.cond);
-    pthread_cond_signal(&g.restart_cond);
-    pthread_mutex_unlock(&g.lock);
-    pthread_join(g.thread, NULL);
-    if (restarter) pthread_join(g.restarter, NULL);
-}
-
-/* A connection for checkpoints; NULL with err set. */
-static sqlite3 *open_db(const char *path, char *err)
-{
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)) {
-        err_set(err, ERR_IO, "cannot open %s for checkpoints: %s", path,
-                db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlbusy_install(db, SQLWAL_BUSY_MS);
-    /* A connection that has read nothing does not know the file is in WAL mode: its
-     * checkpoints would do nothing (and say so only with -1 frames). */
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
-        err_set(err, ERR_IO, "cannot read %s for checkpoints: %s", path, sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
-}
-
-static void close_all(void)
-{
-    if (g.fd >= 0) close(g.fd);
-    g.fd = -1;
-    sqlite3_close(g.db);
-    sqlite3_close(g.rdb);
-    g.db = g.rdb = NULL;
 }
 
 int sqlwal_start(const char *path, char *err)
 {
     sqlvfs_register();
-    if (!(g.db = open_db(path, err))) return ERR_IO;
-    if (!(g.rdb = open_db(path, err))) {
-        close_all();
-        return ERR_IO;
+    if (sqlite3_open_v2(path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)) {
+        int rc = err_set(err, ERR_IO, "cannot open %s for checkpoints: %s", path,
+                         g.db ? sqlite3_errmsg(g.db) : "out of memory");
+        sqlite3_close(g.db);
+        g.db = NULL;
+        return rc;
     }
-    g.stop = g.due = g.written = g.mark = g.restart_wanted = g.restarting = 0;
+    sqlbusy_install(g.db, SQLWAL_BUSY_MS);
+    /* A connection that has read nothing does not know the file is in WAL mode: its
+     * checkpoints would do nothing (and say so only with -1 frames). */
+    if (sqlite3_exec(g.db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc =
+            err_set(err, ERR_IO, "cannot read %s for checkpoints: %s", path, sqlite3_errmsg(g.db));
+        sqlite3_close(g.db);
+        g.db = NULL;
+        return rc;
+    }
+    g.stop = g.due = g.written = g.mark = 0;
     g.last_commit_ms = now_ms();
     int rc = 0;
-    if ((g.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    if ((g.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         rc = err_set(err, ERR_IO, "cannot open %s for checkpoints: %s", path, strerror(errno));
-    } else if ((errno = pthread_create(&g.thread, NULL, run, NULL))) {
+    else if ((errno = pthread_create(&g.thread, NULL, run, NULL)))
         rc = err_set(err, ERR_IO, "cannot start the checkpoint thread");
-    } else if ((errno = pthread_create(&g.restarter, NULL, run_restarts, NULL))) {
-        rc = err_set(err, ERR_IO, "cannot start the checkpoint thread");
-        stop_threads(0);
-    }
     if (rc) {
-        close_all();
+        if (g.fd >= 0) close(g.fd);
+        g.fd = -1;
+        sqlite3_close(g.db);
+        g.db = NULL;
         return rc;
     }
     atomic_store(&g.on, 1);
@@ -344,7 +231,14 @@ void sqlwal_stop(void)
 {
     if (!g.db) return;
     atomic_store(&g.on, 0);
-    stop_threads(1);
-    checkpoint(1);
-    close_all();
+    pthread_mutex_lock(&g.lock);
+    g.stop = 1;
+    pthread_cond_signal(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    pthread_join(g.thread, NULL);
+    checkpoint();
+    sqlite3_close(g.db);
+    g.db = NULL;
+    if (g.fd >= 0) close(g.fd);
+    g.fd = -1;
 }

@@ -3,8 +3,7 @@
  * copies pages and waits on fsync while its clients wait. With sqlwal_start, connections
  * opened afterwards in this process (sqlwal_install) never checkpoint themselves; a thread
  * of its own checkpoints (PASSIVE: it never blocks readers or writers) when the log has
- * grown by 16 MB, and at least once a second while anything was written, at idle priority
- * (processor time nothing else wants). A second thread, at normal priority, makes the log
+ * grown by 16 MB, and at least once a second while anything was written. It makes the log
  * start over (RESTART: this process's writers wait meanwhile, a few milliseconds, since it
  * catches up first without them) past 64 MB once writes pause for 200 ms, and under steady
  * load past 256 MB. */

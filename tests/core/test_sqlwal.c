@@ -2,7 +2,6 @@
  * the thread copies the log into the database once the log has grown; it makes the log start
  * over past the hard size under steady writes, and past the quiet size once writes pause.
  * White-box (the .c is included) with smaller sizes, in pages of 4 KiB. */
-#define _GNU_SOURCE /* SCHED_IDLE, in the included sqlwal.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,15 +131,6 @@ static void *read_on(void *p)
     return NULL;
 }
 
-/* A thread that keeps a processor busy until stop. */
-static void *spin(void *p)
-{
-    volatile int *stop = p;
-    while (!*stop) {
-    }
-    return NULL;
-}
-
 /* The times the log has started over: its header's checkpoint sequence number. */
 static unsigned long log_restarts(const char *wal)
 {
@@ -156,8 +146,7 @@ static unsigned long log_restarts(const char *wal)
 /* Under steady writes with readers always in the log, the thread still makes the log start
  * over, but only once it passes the hard size (not the quiet one, writes never pause): 40000
  * pages written make it start over twice at least, and the log's file (never cut) reached
- * the hard size. Every processor is kept busy meanwhile, so the checkpoint thread (idle
- * priority) hardly runs: the restarting thread, told by the commits, does the work. */
+ * the hard size. */
 static void test_log_starts_over_under_readers(void **state)
 {
     (void)state;
@@ -169,13 +158,6 @@ static void test_log_starts_over_under_readers(void **state)
     struct reader r = {.path = path};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, read_on, &r), 0);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1) cpus = 1;
-    if (cpus > 16) cpus = 16;
-    pthread_t spinners[16];
-    volatile int spin_stop = 0;
-    for (long i = 0; i < cpus; i++)
-        assert_int_equal(pthread_create(&spinners[i], NULL, spin, (void *)&spin_stop), 0);
     sqlite3_stmt *ins;
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &ins, NULL), SQLITE_OK);
@@ -195,9 +177,6 @@ static void test_log_starts_over_under_readers(void **state)
         sqlbusy_settle(&turn, db);
     }
     sqlite3_finalize(ins);
-    spin_stop = 1;
-    for (long i = 0; i < cpus; i++)
-        pthread_join(spinners[i], NULL);
     r.stop = 1;
     pthread_join(th, NULL);
     char wal[80];
@@ -287,31 +266,10 @@ static void test_log_starts_over_after_a_pause(void **state)
     fx_close(&f);
 }
 
-/* The checkpoint thread copies at idle priority; the restarting thread, which holds the
- * writers, runs at normal priority. */
-static void test_thread_priorities(void **state)
-{
-    (void)state;
-    struct fx f;
-    fx_open(&f);
-    int policy = -1, restarter = -1;
-    struct sched_param sp;
-    for (int i = 0; i < 100 && policy != SCHED_IDLE; i++) { /* the thread sets its own */
-        struct timespec ms10 = {0, 10 * 1000 * 1000};
-        nanosleep(&ms10, NULL);
-        assert_int_equal(pthread_getschedparam(g.thread, &policy, &sp), 0);
-    }
-    assert_int_equal(pthread_getschedparam(g.restarter, &restarter, &sp), 0);
-    assert_int_equal(policy, SCHED_IDLE);
-    assert_int_equal(restarter, SCHED_OTHER);
-    fx_close(&f);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoints_in_the_thread),
-        cmocka_unit_test(test_thread_priorities),
         cmocka_unit_test(test_log_starts_over_under_readers),
         cmocka_unit_test(test_log_starts_over_after_a_pause),
     };
