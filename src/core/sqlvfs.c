@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "mem.h"
@@ -42,7 +43,9 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs vfs;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int register_rc;
-static atomic_uint_fast64_t n_writes, n_syscalls;
+static atomic_uint_fast64_t n_writes, n_syscalls, n_pauses;
+/* sqlvfs_pace, for the calling thread: writes between pauses (0: none), the pause, the count. */
+static _Thread_local int tl_pace_writes, tl_pace_us, tl_paced;
 
 #define REAL(f) (((struct vfile *)(f))->real)
 #define RM(f) (REAL(f)->pMethods)
@@ -144,7 +147,14 @@ static int v_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
     struct vfile *p = (struct vfile *)f;
     if (p->is_log) return log_write(p, buf, amt, off);
-    return RM(f)->xWrite(REAL(f), buf, amt, off);
+    int rc = RM(f)->xWrite(REAL(f), buf, amt, off);
+    if (tl_pace_writes && ++tl_paced >= tl_pace_writes) {
+        tl_paced = 0;
+        atomic_fetch_add_explicit(&n_pauses, 1, memory_order_relaxed);
+        struct timespec pause = {0, (long)tl_pace_us * 1000L};
+        nanosleep(&pause, NULL);
+    }
+    return rc;
 }
 
 static int v_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -395,4 +405,12 @@ void sqlvfs_stats(struct sqlvfs_stats *out)
 {
     out->log_writes = atomic_load(&n_writes);
     out->log_syscalls = atomic_load(&n_syscalls);
+    out->pauses = atomic_load(&n_pauses);
+}
+
+void sqlvfs_pace(int writes, int pause_us)
+{
+    tl_pace_writes = writes > 0 && pause_us > 0 ? writes : 0;
+    tl_pace_us = pause_us;
+    tl_paced = 0;
 }

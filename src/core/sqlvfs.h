@@ -13,11 +13,19 @@
  * Returns 0, or an SQLite error code when there is no default VFS to build on. */
 int sqlvfs_register(void);
 
-/* Counters since the process started: writes SQLite asked of its logs, and the writes of
- * them that reached the file system. */
+/* Counters since the process started: writes SQLite asked of its logs, the writes of them
+ * that reached the file system, and the pauses sqlvfs_pace made. */
 struct sqlvfs_stats {
-    uint64_t log_writes, log_syscalls;
+    uint64_t log_writes, log_syscalls, pauses;
 };
 void sqlvfs_stats(struct sqlvfs_stats *out);
+
+/* For the calling thread only: after every `writes` writes to a database file (not to a
+ * log), sleep pause_us microseconds; 0 stops it. The checkpoint thread paces its copies: a
+ * passive checkpoint of 16 MB is milliseconds of processor time in one stretch, and the
+ * scheduler often ran it on the processor of the server's writer while the woken writer
+ * waited; a sleep every few dozen pages lets the writer in (a yield does not: the writer has
+ * used more than its share). */
+void sqlvfs_pace(int writes, int pause_us);
 
 #endif

@@ -44,6 +44,9 @@
 #define SQLWAL_LEFT 64
 /* How long the thread's checkpoints wait for locks otherwise. */
 #define SQLWAL_BUSY_MS 5000
+/* A passive checkpoint sleeps SQLWAL_PACE_US after every SQLWAL_PACE_PAGES pages it copies. */
+#define SQLWAL_PACE_PAGES 32
+#define SQLWAL_PACE_US 100
 
 static struct {
     pthread_mutex_t lock;
@@ -97,11 +100,16 @@ void sqlwal_install(sqlite3 *db)
     if (atomic_load(&g.on)) sqlite3_wal_hook(db, on_commit, NULL);
 }
 
-/* Copies what it can of the log into the database; *frames is the log's size. */
+/* Copies what it can of the log into the database, pausing 100 us every 32 pages (sqlvfs_pace:
+ * it holds no lock a reader or writer waits for meanwhile); *frames is the log's size. A
+ * restart's last copy, in the writers' turn, is not paced. */
 static int passive(int *frames)
 {
     int done = 0;
-    return sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, frames, &done);
+    sqlvfs_pace(SQLWAL_PACE_PAGES, SQLWAL_PACE_US);
+    int rc = sqlite3_wal_checkpoint_v2(g.db, "main", SQLITE_CHECKPOINT_PASSIVE, frames, &done);
+    sqlvfs_pace(0, 0);
+    return rc;
 }
 
 static void sync_db(void)

@@ -454,6 +454,55 @@ static void test_one_write_per_commit(void **state)
 
 /* After another connection made the log start over, a commit is still one write: the new
  * salts in its frames tell this connection that its appends begin again at the start. */
+/* The number of pages a passive checkpoint of db writes into the database. */
+static int checkpoint_pages(sqlite3 *db)
+{
+    int frames = -1, done = -1;
+    assert_int_equal(
+        sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &done),
+        SQLITE_OK);
+    return done;
+}
+
+static uint64_t pauses_now(void)
+{
+    struct sqlvfs_stats st;
+    sqlvfs_stats(&st);
+    return st.pauses;
+}
+
+/* A paced thread pauses after every n writes to a database file, never for its log's; one
+ * that is not paced (again) never pauses. */
+static void test_paced_checkpoint(void **state)
+{
+    (void)state;
+    struct fx f;
+    sqlite3 *db;
+    fx_open(&f, &db);
+    sqlvfs_pace(1, 1);
+    uint64_t p0 = pauses_now();
+    insert_rows(db, 1, 100, 3000); /* only the log is written */
+    assert_int_equal(pauses_now(), p0);
+    int frames = checkpoint_pages(db); /* every frame, so at least one write per page */
+    uint64_t p1 = pauses_now();
+    print_message("a checkpoint of %d frames paused %llu times\n", frames,
+                  (unsigned long long)(p1 - p0));
+    assert_true(frames >= 100);
+    assert_true(p1 - p0 >= 100);
+
+    sqlvfs_pace(4, 1); /* a pause per four writes */
+    insert_rows(db, 101, 100, 3000);
+    checkpoint_pages(db);
+    uint64_t p2 = pauses_now();
+    assert_true(p2 - p1 >= 25 && p2 - p1 <= (p1 - p0) / 4 + 2);
+
+    sqlvfs_pace(0, 0);
+    insert_rows(db, 201, 100, 3000);
+    checkpoint_pages(db);
+    assert_int_equal(pauses_now(), p2);
+    fx_close(&f, db);
+}
+
 static void test_one_write_after_a_restart_elsewhere(void **state)
 {
     (void)state;
@@ -672,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_nothing_pending_at_locks),
         cmocka_unit_test(test_failed_write_fails_the_commit),
         cmocka_unit_test(test_one_write_per_commit),
+        cmocka_unit_test(test_paced_checkpoint),
         cmocka_unit_test(test_one_write_after_a_restart_elsewhere),
         cmocka_unit_test(test_every_commit_on_disk),
         cmocka_unit_test(test_spill_and_rewrite),

@@ -80,6 +80,9 @@ static void test_checkpoints_in_the_thread(void **state)
     fx_open(&f);
     sqlite3 *db = f.db;
     const char *path = f.path;
+    struct sqlvfs_stats st0;
+    sqlvfs_stats(&st0);
+    assert_int_equal(st0.pauses, 0);
     off_t before = file_size(path);
     /* About 24 MB in commits of one page each: far past the pages that wake the thread. */
     sqlite3_stmt *ins;
@@ -101,6 +104,10 @@ static void test_checkpoints_in_the_thread(void **state)
     print_message("database file: %lld bytes before, %lld after\n", (long long)before,
                   (long long)after);
     assert_true(after >= 8 * 1024 * 1024);
+    /* The thread paced its copies: a pause per SQLWAL_PACE_PAGES pages (sqlvfs_pace). */
+    struct sqlvfs_stats st;
+    sqlvfs_stats(&st);
+    assert_true(st.pauses >= (uint64_t)(8 * 1024 * 1024 / 4096 / SQLWAL_PACE_PAGES));
     fx_close(&f);
 }
 
