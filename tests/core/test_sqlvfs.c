@@ -452,8 +452,6 @@ static void test_one_write_per_commit(void **state)
     fx_close(&f, db);
 }
 
-/* After another connection made the log start over, a commit is still one write: the new
- * salts in its frames tell this connection that its appends begin again at the start. */
 /* The number of pages a passive checkpoint of db writes into the database. */
 static int checkpoint_pages(sqlite3 *db)
 {
@@ -503,6 +501,8 @@ static void test_paced_checkpoint(void **state)
     fx_close(&f, db);
 }
 
+/* After another connection made the log start over, a commit is still one write: the new
+ * salts in its frames tell this connection that its appends begin again at the start. */
 static void test_one_write_after_a_restart_elsewhere(void **state)
 {
     (void)state;
