@@ -82,7 +82,6 @@ static void test_checkpoints_in_the_thread(void **state)
     const char *path = f.path;
     struct sqlvfs_stats st0;
     sqlvfs_stats(&st0);
-    assert_int_equal(st0.pauses, 0);
     off_t before = file_size(path);
     /* About 24 MB in commits of one page each: far past the pages that wake the thread. */
     sqlite3_stmt *ins;
@@ -107,7 +106,7 @@ static void test_checkpoints_in_the_thread(void **state)
     /* The thread paced its copies: a pause per SQLWAL_PACE_PAGES pages (sqlvfs_pace). */
     struct sqlvfs_stats st;
     sqlvfs_stats(&st);
-    assert_true(st.pauses >= (uint64_t)(8 * 1024 * 1024 / 4096 / SQLWAL_PACE_PAGES));
+    assert_true(st.pauses - st0.pauses >= (uint64_t)(8 * 1024 * 1024 / 4096 / SQLWAL_PACE_PAGES));
     fx_close(&f);
 }
 
