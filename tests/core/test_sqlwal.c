@@ -150,7 +150,7 @@ static unsigned long log_restarts(const char *wal)
 }
 
 /* Under steady writes with readers always in the log, the thread still makes the log start
- * over, but only once it passes the hard size (not the quiet one, writes never pause): 40000
+ * over, but only once it passes the hard size (not the quiet one, writes never pause): 60000
  * pages written make it start over twice at least, and the log's file (never cut) reached
  * the hard size. */
 static void test_log_starts_over_under_readers(void **state)
@@ -167,11 +167,11 @@ static void test_log_starts_over_under_readers(void **state)
     sqlite3_stmt *ins;
     assert_int_equal(
         sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &ins, NULL), SQLITE_OK);
-    /* 40000 pages, four to a commit; the table is emptied now and then so the database file
+    /* 60000 pages, four to a commit; the table is emptied now and then so the database file
      * stays small and the log is what grows. Each transaction takes the process's write
      * turn, as the product's connections do. */
     struct sqlbusy_turn turn = {0};
-    for (int i = 0; i < 10000; i++) {
+    for (int i = 0; i < 15000; i++) {
         sqlbusy_take(&turn);
         exec_ok(db, "BEGIN");
         for (int k = 0; k < 4; k++) {
@@ -189,7 +189,7 @@ static void test_log_starts_over_under_readers(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);
     off_t size = file_size(wal);
     unsigned long restarts = log_restarts(wal);
-    print_message("after 160 MB of writes: the log started over %lu times; its file has %lld "
+    print_message("after 240 MB of writes: the log started over %lu times; its file has %lld "
                   "bytes (%ld reads meanwhile)\n",
                   restarts, (long long)size, r.reads);
     assert_true(r.reads > 1000);
