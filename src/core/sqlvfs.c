@@ -24,6 +24,18 @@
 /* The most one write may carry: the unix VFS writes at most 128 KiB - 1 bytes per pwrite
  * (it masks the length with 0x1ffff) and takes a write of 0 bytes for a full disk. */
 #define WRITE_MAX 0x1ffff
+/* A write that ends inside a page of the file system's cache that is not there makes the
+ * kernel read that page from the disk first, in the writer's time: the log's frames (4120
+ * bytes) end anywhere in a page, and the page past a commit is an old one, long since
+ * written and often dropped from memory (seen: the writer blocked up to 10 ms in pwrite,
+ * reading). So the write that ends a commit goes on with zeros to the end of its last page,
+ * and a new log's header (written only while the log holds no frame) with zeros to the end
+ * of the first: bytes past the log's last frame, which SQLite never reads as frames (a
+ * frame counts only with the log's current salts and a checksum that follows from the
+ * frames before it), and which the next append overwrites. Only there: other writes may
+ * end before frames that count (a spilled transaction's frames are written with no salts,
+ * and their headers again at the commit). */
+#define FS_PAGE 4096
 
 struct vfile {
     sqlite3_file base;
@@ -56,13 +68,19 @@ static int raw_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
     return p->real->pMethods->xWrite(p->real, data, amt, off);
 }
 
-/* Writes what is pending. On an error the bytes are dropped (SQLite fails the commit or
- * the lock change they belonged to, and writes those frames again) unless keep: then the
- * next point tries again, and a read of them fails rather than find stale bytes. */
-static int flush(struct vfile *p, int keep)
+/* Writes what is pending, then zeros to the end of the page when it ends a commit. On an
+ * error the bytes are dropped (SQLite fails the commit or the lock change they belonged
+ * to, and writes those frames again) unless keep: then the next point tries again, and a
+ * read of them fails rather than find stale bytes. */
+static int flush_as(struct vfile *p, int keep, int ends_commit)
 {
     if (!p || !p->len) return SQLITE_OK;
-    int rc = raw_write(p, p->buf, (int)p->len, p->off);
+    size_t pad = 0;
+    if (ends_commit) {
+        pad = (size_t)((FS_PAGE - (p->off + (sqlite3_int64)p->len) % FS_PAGE) % FS_PAGE);
+        memset(p->buf + p->len, 0, pad);
+    }
+    int rc = raw_write(p, p->buf, (int)(p->len + pad), p->off);
     if (rc && keep) return rc;
     if (rc) p->end = p->off;
     p->len = 0;
@@ -70,10 +88,16 @@ static int flush(struct vfile *p, int keep)
     return rc;
 }
 
-/* Room for n more bytes; 0 when there is none (the caller writes through). */
+static int flush(struct vfile *p, int keep)
+{
+    return flush_as(p, keep, 0);
+}
+
+/* Room for n more bytes and the zeros after them; 0 when there is none (the caller writes
+ * through). */
 static int reserve(struct vfile *p, size_t n)
 {
-    if (p->len + n > WRITE_MAX) return 0;
+    if (p->len + n + FS_PAGE - 1 > WRITE_MAX) return 0;
     if (!p->buf && !(p->buf = mem_alloc(WRITE_MAX))) return 0;
     return 1;
 }
@@ -104,6 +128,11 @@ static int log_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
     if (p->len && (!append || off != p->off + (sqlite3_int64)p->len) && (rc = flush(p, 1)))
         return rc;
     if (append && !reserve(p, (size_t)amt) && (rc = flush(p, 1))) return rc;
+    if (!append && off == 0 && amt == HDR_LEN) { /* the log starts over */
+        unsigned char page[FS_PAGE] = {0};
+        memcpy(page, d, HDR_LEN);
+        return raw_write(p, page, FS_PAGE, 0);
+    }
     if (!append || !reserve(p, (size_t)amt)) {
         if (append) p->end = off + amt;
         return raw_write(p, data, amt, off);
@@ -116,7 +145,7 @@ static int log_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
         p->commit = be32(d + 4) != 0; /* the database's size after a commit, else 0 */
         return SQLITE_OK;
     }
-    return ends_commit ? flush(p, 0) : SQLITE_OK;
+    return ends_commit ? flush_as(p, 0, 1) : SQLITE_OK;
 }
 
 /* ---------- io methods: the log's appends gathered, the rest passed through ---------- */

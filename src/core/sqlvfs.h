@@ -3,7 +3,9 @@
  * each costs microseconds, and the server's single writer pays them for every batch. The
  * "crmlog" VFS, a layer over the platform's that sqlvfs_register makes the default, gathers
  * a connection's appends to its log in memory and writes them with one pwrite once the
- * commit frame is complete. Everything else passes through unchanged. */
+ * commit frame is complete, with zeros to the end of the page after it (so the kernel
+ * never reads a page of the log in before the write). Everything else passes through
+ * unchanged. */
 #ifndef CRMLOG_SQLVFS_H
 #define CRMLOG_SQLVFS_H
 

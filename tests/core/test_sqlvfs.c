@@ -1,5 +1,6 @@
 /* The "crmlog" VFS: a commit reaches the log in one write, and the log on disk is at every
- * commit what SQLite would have written itself.
+ * commit what SQLite would have written itself, up to its last frame (then zeros to the end
+ * of the page).
  * - White-box (the .c is included): a model runs random frame writes, rewrites in place,
  *   reads and restarts through the layer and straight into a copy, and compares the two
  *   files wherever SQLite could look.
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,7 +301,7 @@ static void insert_rows(sqlite3 *db, int from, int count, int len)
 
 /* ---------- the model: the layer over an in-memory file, against direct writes ---------- */
 
-#define M_PAGE 4096 /* so a commit of 32 frames ends where one write is full */
+#define M_PAGE 4096 /* a commit of 31 frames or more takes two writes */
 #define M_FRAME (FRAME_HDR_LEN + M_PAGE)
 #define M_MAX (HDR_LEN + 2000 * M_FRAME)
 
@@ -331,11 +333,18 @@ static void both_write(struct vfile *v, const unsigned char *b, int n, sqlite3_i
     if (o + n > ref_len) ref_len = o + n;
 }
 
-static void same_files(const struct vfile *v)
+/* Nothing pending, and the file as written directly up to valid (the end of the current
+ * log's last frame). After a commit or a new log's header (padded), zeros from there to the
+ * end of the page: such a write never makes the kernel read a page in first. */
+static void same_files(const struct vfile *v, sqlite3_int64 valid, int padded)
 {
     assert_int_equal(v->len, 0);
-    assert_int_equal(disk_len, ref_len);
-    assert_memory_equal(disk, ref, (size_t)ref_len);
+    assert_memory_equal(disk, ref, (size_t)valid);
+    sqlite3_int64 page_end = (valid + FS_PAGE - 1) / FS_PAGE * FS_PAGE;
+    for (sqlite3_int64 i = valid; padded && i < page_end; i++)
+        assert_int_equal(disk[i], 0);
+    assert_true(disk_len >= (padded ? page_end : valid));
+    assert_true(disk_len <= (ref_len + FS_PAGE - 1) / FS_PAGE * FS_PAGE);
 }
 
 static void fill(unsigned char *b, size_t n)
@@ -353,7 +362,7 @@ static void put_be32(unsigned char *b, unsigned v)
 /* Random transactions as SQLite writes them: frames appended, some pages rewritten in place
  * and checksums rewritten before the commit frame, reads between, the log starting over.
  * Wherever SQLite could look (a read, a commit, a lock), the file is the one written
- * directly. */
+ * directly, as far as the current log's frames go. */
 static void test_model(void **state)
 {
     (void)state;
@@ -372,15 +381,17 @@ static void test_model(void **state)
             both_write(&v, hdr, HDR_LEN, 0);
             frames = 0;
             restarts++;
+            same_files(&v, HDR_LEN, 1);
             continue;
         }
-        if (op == 1 && ref_len > 0) { /* SQLite reads the log */
-            sqlite3_int64 off = rand() % ref_len;
-            int n = (int)(ref_len - off < M_FRAME ? ref_len - off : M_FRAME);
+        sqlite3_int64 valid = HDR_LEN + (sqlite3_int64)frames * M_FRAME;
+        if (op == 1) { /* SQLite reads the log (its header, or a frame of the current log) */
+            sqlite3_int64 off = rand() % valid;
+            int n = (int)(valid - off < M_FRAME ? valid - off : M_FRAME);
             unsigned char got[M_FRAME];
             assert_int_equal(v_read(&v.base, got, n, off), SQLITE_OK);
             assert_memory_equal(got, ref + off, (size_t)n);
-            same_files(&v);
+            same_files(&v, valid, 0);
             continue;
         }
         /* A transaction: frames, maybe rewrites of its own earlier frames, then its commit
@@ -410,16 +421,17 @@ static void test_model(void **state)
             both_write(&v, page, M_PAGE, at + FRAME_HDR_LEN);
             frames++;
         }
+        valid = HDR_LEN + (sqlite3_int64)frames * M_FRAME;
         if (commit) {
-            same_files(&v); /* the commit frame wrote everything */
+            same_files(&v, valid, 1); /* the commit frame wrote everything */
             commits++;
         } else if (rand() % 2) {
             assert_int_equal(flush(&v, 0), SQLITE_OK); /* a lock change or a barrier */
-            same_files(&v);
+            same_files(&v, valid, 0);
         }
     }
     assert_int_equal(flush(&v, 0), SQLITE_OK);
-    same_files(&v);
+    same_files(&v, HDR_LEN + (sqlite3_int64)frames * M_FRAME, 0);
     print_message("%d commits, %d rewrites, %d restarts\n", commits, rewrites, restarts);
     assert_true(commits > 100 && rewrites > 100 && restarts > 10);
     mem_free(v.buf);
@@ -529,7 +541,8 @@ static void test_one_write_after_a_restart_elsewhere(void **state)
     fx_close(&f, db);
 }
 
-/* Commits small and large (past one write's 128 KiB), each found complete on disk. */
+/* Commits small and large (past one write's 128 KiB), each found complete on disk, and the
+ * log ending at the end of a page (zeros after the last frame). */
 static void test_every_commit_on_disk(void **state)
 {
     (void)state;
@@ -545,6 +558,11 @@ static void test_every_commit_on_disk(void **state)
         recovered(&f, &rows, &sum);
         assert_int_equal(rows, next - 1);
         assert_int_equal(sum, (int64_t)(next - 1) * next / 2);
+        char wal[sizeof f.path + 4];
+        snprintf(wal, sizeof wal, "%s-wal", f.path);
+        struct stat st;
+        assert_int_equal(stat(wal, &st), 0);
+        assert_int_equal(st.st_size % FS_PAGE, 0);
     }
     fx_close(&f, db);
 }
