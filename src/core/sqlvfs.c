@@ -102,6 +102,22 @@ static int reserve(struct vfile *p, size_t n)
     return 1;
 }
 
+/* Room for more appends: writes what is pending up to the last page boundary and keeps the
+ * rest (a write ending inside a page may have the kernel read it in first), or all of it
+ * when it fills no page. Kept on an error, like flush's keep. */
+static int make_room(struct vfile *p)
+{
+    size_t rest = (size_t)((p->off + (sqlite3_int64)p->len) % FS_PAGE);
+    if (rest >= p->len) return flush(p, 1);
+    size_t n = p->len - rest;
+    int rc = raw_write(p, p->buf, (int)n, p->off);
+    if (rc) return rc;
+    memmove(p->buf, p->buf + n, rest);
+    p->off += (sqlite3_int64)n;
+    p->len = rest;
+    return SQLITE_OK;
+}
+
 static unsigned be32(const unsigned char *b)
 {
     return (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 | b[3];
@@ -127,7 +143,7 @@ static int log_write(struct vfile *p, const void *data, int amt, sqlite3_int64 o
         (amt == FRAME_HDR_LEN ? off >= p->end : p->len && off == p->off + (sqlite3_int64)p->len);
     if (p->len && (!append || off != p->off + (sqlite3_int64)p->len) && (rc = flush(p, 1)))
         return rc;
-    if (append && !reserve(p, (size_t)amt) && (rc = flush(p, 1))) return rc;
+    if (append && !reserve(p, (size_t)amt) && (rc = make_room(p))) return rc;
     if (!append && off == 0 && amt == HDR_LEN) { /* the log starts over */
         unsigned char page[FS_PAGE] = {0};
         memcpy(page, d, HDR_LEN);

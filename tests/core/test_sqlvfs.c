@@ -37,8 +37,9 @@ struct sfile {
 
 static sqlite3_vfs *platform;
 static sqlite3_vfs spy;
-static int fail_log_writes; /* the next log writes fail while > 0 */
-static int pending_seen;    /* a lock change or barrier found bytes still pending above */
+static int fail_log_writes;     /* the next log writes fail while > 0 */
+static int log_writes_mid_page; /* writes to a log that ended inside a page */
+static int pending_seen;        /* a lock change or barrier found bytes still pending above */
 static int barriers;
 
 #define SREAL(f) (((struct sfile *)(f))->real)
@@ -64,6 +65,7 @@ static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
         fail_log_writes--;
         return SQLITE_IOERR_WRITE;
     }
+    if (((struct sfile *)f)->is_log && (o + n) % FS_PAGE) log_writes_mid_page++;
     return SREAL(f)->pMethods->xWrite(SREAL(f), b, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 n)
@@ -541,8 +543,9 @@ static void test_one_write_after_a_restart_elsewhere(void **state)
     fx_close(&f, db);
 }
 
-/* Commits small and large (past one write's 128 KiB), each found complete on disk, and the
- * log ending at the end of a page (zeros after the last frame). */
+/* Commits small and large (past one write's 128 KiB), each found complete on disk, and
+ * every write to the log ending at the end of a page: a large commit's first writes stop
+ * at the last page boundary, its last goes on with zeros after its last frame. */
 static void test_every_commit_on_disk(void **state)
 {
     (void)state;
@@ -551,6 +554,7 @@ static void test_every_commit_on_disk(void **state)
     fx_open(&f, &db);
     const int sizes[] = {1, 3, 300, 1, 700, 2, 90};
     int next = 1;
+    log_writes_mid_page = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         insert_rows(db, next, sizes[i], 1500);
         next += sizes[i];
@@ -564,6 +568,7 @@ static void test_every_commit_on_disk(void **state)
         assert_int_equal(stat(wal, &st), 0);
         assert_int_equal(st.st_size % FS_PAGE, 0);
     }
+    assert_int_equal(log_writes_mid_page, 0);
     fx_close(&f, db);
 }
 
