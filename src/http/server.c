@@ -77,6 +77,11 @@ struct th {
 #define WRITER_CACHE_KIB 8192
 struct writer {
     pthread_mutex_t lock;
+    /* Held while the writer resumes a batch's connections; a resumed request takes it before
+     * it replies. MHD wakes a thread for every resume, and the woken thread took the CPU
+     * from the writer each time: one reply per wake, and the writer preempted once per
+     * request. Now the first wake waits for the rest, and its thread replies to them all. */
+    pthread_mutex_t resuming;
     pthread_cond_t cond; /* work came, a batch ended, or stop */
     struct conn *head, *tail;
     int running; /* the thread runs: requests may be suspended for it */
@@ -339,6 +344,7 @@ static int writer_push(struct conn *cc, struct MHD_Connection *c)
 static void write_batch(struct writer *w, struct conn *list)
 {
     int wake = write_parts(w->st, w->crm, w->logs, list, LOGGER_LEASE_MS);
+    pthread_mutex_lock(&w->resuming);
     for (struct conn *cc = list, *next; cc; cc = next) {
         next = cc->wnext; /* cc is the connection's again once resumed */
         struct MHD_Connection *c = cc->mhd;
@@ -346,6 +352,7 @@ static void write_batch(struct writer *w, struct conn *list)
         cc->resumed = 1;
         MHD_resume_connection(c);
     }
+    pthread_mutex_unlock(&w->resuming);
     if (wake) api_wake_worker();
 }
 
@@ -726,6 +733,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (cc->resumed) { /* the writer wrote the deferred part */
         cc->resumed = 0;
+        pthread_mutex_lock(&srv->w.resuming); /* the writer's batch is all resumed */
+        pthread_mutex_unlock(&srv->w.resuming);
         use_own_handles(&cc->r);
         return send_reply(cc, c);
     }
@@ -911,6 +920,7 @@ int server_run(const struct config *cfg, char *err)
     atomic_init(&s.closing, 0);
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.w.lock, NULL);
+    pthread_mutex_init(&s.w.resuming, NULL);
     pthread_cond_init(&s.w.cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1048,6 +1058,7 @@ out:
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.w.cond);
     pthread_mutex_destroy(&s.w.lock);
+    pthread_mutex_destroy(&s.w.resuming);
     /* A second signal that came during shutdown must not kill the caller. */
     struct timespec zero = {0, 0};
     while (sigtimedwait(&set, NULL, &zero) > 0)
