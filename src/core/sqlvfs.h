@@ -4,7 +4,9 @@
  * "crmlog" VFS, a layer over the platform's that sqlvfs_register makes the default, gathers
  * a connection's appends to its log in memory and writes them with one pwrite once the
  * commit frame is complete, with zeros to the end of the page after it (so the kernel
- * never reads a page of the log in before the write). Everything else passes through
+ * never reads a page of the log in before the write). A read of a database page the kernel
+ * does not hold asks it for the aligned 128 KiB around that page first (random reads would
+ * bring in that one page only, each a wait for the disk). Everything else passes through
  * unchanged. */
 #ifndef CRMLOG_SQLVFS_H
 #define CRMLOG_SQLVFS_H

@@ -10,6 +10,7 @@
  * - A copy of the database and its log taken right after a commit (no index, so SQLite
  *   rebuilds it from the log and checks every frame's checksum) must hold every committed
  *   row; and a process killed in a transaction loses only that transaction. */
+#define _GNU_SOURCE 1 /* for core/sqlvfs.c, included below */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
