@@ -191,6 +191,7 @@ static int v_close(sqlite3_file *f)
         p->log->db = NULL;
     }
     if (p->db) p->db->log = NULL;
+    p->fd = -1; /* the platform's, closed (or kept for its locks) below */
     int crc = RM(f)->xClose(REAL(f));
     mem_free(p->buf);
     p->buf = NULL;
@@ -211,7 +212,7 @@ static int v_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
         if (n < 0 && errno == EAGAIN)
             posix_fadvise(p->fd, off & ~(sqlite3_int64)(READ_AROUND - 1), READ_AROUND,
                           POSIX_FADV_WILLNEED);
-        else if (n < 0)
+        else if (n < 0 && errno != EINTR)
             p->fd = -1; /* no such reads here: the platform's only, from now on */
         /* a short read (the end of the file) is the platform's to complete or report */
     }
